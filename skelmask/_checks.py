@@ -1,0 +1,103 @@
+"""Argument checks shared across skelmask, raising errors that name the argument and the values."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = [
+    "check_coords",
+    "check_finite",
+    "check_mask_ratio",
+    "check_patch_size",
+    "check_positive",
+    "check_token_grid",
+]
+
+
+def check_mask_ratio(mask_ratio: float, name: str = "mask_ratio") -> float:
+    """Returns ``mask_ratio`` as a float after checking that it lies strictly inside (0, 1)."""
+    value = float(mask_ratio)
+    if not 0.0 < value < 1.0:  # also rejects NaN
+        raise ValueError(f"{name} must be in the open interval (0, 1), got {mask_ratio!r}")
+    return value
+
+
+def check_positive(value: float, name: str) -> float:
+    """Returns ``value`` as a float after checking that it is finite and > 0."""
+    number = float(value)
+    if not (number > 0.0 and math.isfinite(number)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def check_patch_size(value: object, name: str) -> int:
+    """Returns ``value`` after checking that it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def check_token_grid(tokens: torch.Tensor, name: str = "tokens") -> tuple[int, int, int, int]:
+    """Checks that ``tokens`` is a non-empty ``(B, Tp, Vp, D)`` grid and returns its shape."""
+    if not isinstance(tokens, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(tokens).__name__}")
+    if tokens.dim() != 4:
+        raise ValueError(
+            f"{name} must be a token grid of shape (B, Tp, Vp, D), got {tokens.dim()} dimensions "
+            f"with shape {tuple(tokens.shape)}"
+        )
+    batch, time_patches, joint_patches, width = tokens.shape
+    if min(batch, time_patches, joint_patches, width) == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(tokens.shape)}")
+    if time_patches * joint_patches < 2:
+        raise ValueError(
+            f"{name} must hold at least 2 tokens (Tp·Vp ≥ 2) so that one can be hidden and one "
+            f"kept, got grid {time_patches}×{joint_patches}"
+        )
+    return batch, time_patches, joint_patches, width
+
+
+def check_coords(
+    coords: torch.Tensor | None,
+    *,
+    batch: int,
+    frames: int,
+    joints: int,
+    name: str = "coords",
+) -> torch.Tensor:
+    """Checks raw coordinates ``(B, T, V, C)`` against the expected batch, frames and joints."""
+    if coords is None:
+        raise ValueError(
+            f"{name} is required: pass the raw coordinates of shape (B, T, V, C) = "
+            f"({batch}, {frames}, {joints}, C)"
+        )
+    if not isinstance(coords, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(coords).__name__}")
+    if coords.dim() != 4:
+        raise ValueError(
+            f"{name} must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
+            f"{tuple(coords.shape)}"
+        )
+    actual = tuple(coords.shape[:3])
+    if actual != (batch, frames, joints) or coords.shape[3] == 0:
+        raise ValueError(
+            f"{name} must have shape (B, T, V, C) = ({batch}, {frames}, {joints}, C≥1) to match "
+            f"the token grid and patch sizes, got {tuple(coords.shape)}"
+        )
+    check_finite(coords, name)
+    return coords
+
+
+def check_finite(values: torch.Tensor, name: str) -> None:
+    """Raises if ``values`` holds NaN or infinity.
+
+    Skipped while ``torch.compile`` traces, because the check reads a value back from the device
+    (a data-dependent branch and, on CUDA, a synchronisation).
+    """
+    if torch.compiler.is_compiling():
+        return
+    if not bool(torch.isfinite(values).all()):
+        bad = int((~torch.isfinite(values)).sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite values; expected finite numbers")

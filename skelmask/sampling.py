@@ -1,0 +1,187 @@
+"""The one sampler every score-guided masker shares.
+
+Scores become a mask in four steps:
+
+1. **temperature**: ``logits = scores / (temperature · max|scores| + eps)``, the max taken per
+   sample over the tokens being sampled (MAMP's ``tau · max`` normalisation; for non-negative
+   scores it maps them into ``[0, 1/temperature]``, so the largest probability ratio between two
+   tokens is at most ``exp(1/temperature)``);
+2. **softmax** over those tokens;
+3. **Gumbel noise** added to the log-probabilities;
+4. **top-k**: the ``k`` largest perturbed values form a sample *without replacement* from the
+   softmax (the Gumbel-top-k trick).
+
+The ``direction`` says which set the top-k picks: ``"hide_high"`` draws the hidden set, so
+high-score tokens are preferentially hidden (MAMP: salient motion is masked); ``"keep_high"``
+draws the visible set, so high-score tokens preferentially stay visible (HA-CM).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+from skelmask._checks import check_finite
+
+__all__ = [
+    "Direction",
+    "gumbel_noise",
+    "gumbel_topk",
+    "num_hidden_tokens",
+    "sample_hidden",
+    "scores_to_logits",
+]
+
+Direction = Literal["hide_high", "keep_high"]
+
+DIRECTIONS: tuple[Direction, ...] = ("hide_high", "keep_high")
+
+# Keeps the division finite when every score of a sample is zero (e.g. a padded, motionless
+# second body); such a sample then gets uniform logits.
+_NORM_EPS = 1e-10
+
+
+def check_direction(direction: str) -> Direction:
+    """Returns ``direction`` after checking it is ``"hide_high"`` or ``"keep_high"``."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {list(DIRECTIONS)}, got {direction!r}")
+    return direction
+
+
+def num_hidden_tokens(num_tokens: int, mask_ratio: float) -> int:
+    """How many of ``num_tokens`` tokens a ratio hides.
+
+    ``round(mask_ratio · num_tokens)`` (halves round up), clamped to ``[1, num_tokens - 1]`` so
+    that at least one token is hidden and one stays visible. MAMP's ``int(L · (1 - ratio))``
+    truncation keeps 74 of 750 tokens at ratio 0.9 through float error; this keeps 75.
+
+    Args:
+        num_tokens: Tokens available, at least 2.
+        mask_ratio: Fraction to hide, in (0, 1).
+
+    Returns:
+        The number of hidden tokens.
+
+    Raises:
+        ValueError: If ``num_tokens < 2``.
+    """
+    if num_tokens < 2:
+        raise ValueError(f"need at least 2 tokens to hide one and keep one, got {num_tokens}")
+    hidden = math.floor(mask_ratio * num_tokens + 0.5)
+    return min(max(hidden, 1), num_tokens - 1)
+
+
+def scores_to_logits(
+    scores: torch.Tensor, temperature: float, region: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Applies the temperature normalisation; tokens outside ``region`` get ``-inf``.
+
+    Args:
+        scores: ``(B, L)`` scores, any float dtype.
+        temperature: Positive temperature ``tau``.
+        region: Optional bool ``(L,)``; only these tokens take part (others get ``-inf``), and
+            the max is taken over them.
+
+    Returns:
+        Float32 ``(B, L)`` logits.
+    """
+    values = scores.float()
+    magnitude = values.abs()
+    if region is not None:
+        magnitude = magnitude.masked_fill(~region, 0.0)
+    scale = magnitude.amax(dim=1, keepdim=True) * temperature + _NORM_EPS
+    logits = values / scale
+    if region is not None:
+        logits = logits.masked_fill(~region, float("-inf"))
+    return logits
+
+
+def gumbel_noise(
+    shape: torch.Size | tuple[int, ...],
+    *,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Standard Gumbel(0, 1) noise in float32, drawn from ``generator`` or the global RNG."""
+    uniform = torch.rand(shape, device=device, dtype=torch.float32, generator=generator)
+    tiny = torch.finfo(torch.float32).tiny
+    return -torch.log(-torch.log(uniform.clamp(min=tiny, max=1.0 - 1e-7)))
+
+
+def gumbel_topk(
+    logits: torch.Tensor, k: int, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Draws ``k`` indices per row without replacement, with probabilities ``softmax(logits)``.
+
+    Args:
+        logits: ``(B, L)``; ``-inf`` excludes a token. At least ``k`` entries per row must be
+            finite.
+        k: Number of indices per row.
+        generator: Optional RNG for reproducible draws (eager mode only).
+
+    Returns:
+        Int64 ``(B, k)`` indices, in decreasing order of perturbed log-probability.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=1)
+    perturbed = log_probs + gumbel_noise(logits.shape, device=logits.device, generator=generator)
+    return torch.topk(perturbed, k, dim=1).indices
+
+
+def sample_hidden(
+    scores: torch.Tensor,
+    num_hidden: int,
+    *,
+    temperature: float,
+    direction: Direction,
+    region: torch.Tensor | None = None,
+    region_size: int | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples exactly ``num_hidden`` hidden tokens per row from scores.
+
+    Args:
+        scores: ``(B, L)`` per-token scores.
+        num_hidden: Tokens to hide per row, within ``region`` if given.
+        temperature: Positive temperature ``tau`` of the normalisation.
+        direction: ``"hide_high"`` or ``"keep_high"`` (see the module docstring).
+        region: Optional bool ``(L,)``; only these tokens can be hidden, the others are left
+            visible and get probability 0.
+        region_size: Number of True entries of ``region``. Pass it when known, so that no value
+            is read back from the device (needed under ``torch.compile(fullgraph=True)``).
+        generator: Optional RNG for reproducible draws (eager mode only).
+
+    Returns:
+        ``(hidden, probs)``: bool ``(B, L)`` with exactly ``num_hidden`` True per row, and the
+        float32 ``(B, L)`` softmax the sample was drawn from.
+
+    Raises:
+        ValueError: If the region does not hold more than ``num_hidden`` tokens or the scores
+            are not finite.
+    """
+    batch, num_tokens = scores.shape
+    if region is None:
+        available = num_tokens
+    elif region_size is None:
+        available = int(region.sum())
+    else:
+        available = region_size
+    if not 1 <= num_hidden < available:
+        raise ValueError(
+            f"num_hidden must be in [1, {available - 1}] for {available} tokens, got {num_hidden}"
+        )
+    check_finite(scores, "scores")
+    logits = scores_to_logits(scores, temperature, region)
+    probs = torch.softmax(logits, dim=1)
+    if direction == "hide_high":
+        chosen = gumbel_topk(logits, num_hidden, generator=generator)
+        hidden = torch.zeros(batch, num_tokens, dtype=torch.bool, device=scores.device)
+        hidden.scatter_(1, chosen, True)
+    else:
+        chosen = gumbel_topk(logits, available - num_hidden, generator=generator)
+        hidden = torch.ones(batch, num_tokens, dtype=torch.bool, device=scores.device)
+        if region is not None:
+            hidden &= region
+        hidden.scatter_(1, chosen, False)
+    return hidden, probs
