@@ -56,11 +56,21 @@ class RandomMasker(Masker):
     def num_hidden(self, grid_size: tuple[int, int]) -> int:
         """Tokens hidden per sample on a ``(Tp, Vp)`` grid."""
         time_patches, joint_patches = grid_size
-        if self.granularity == "joint":
-            return num_hidden_tokens(joint_patches, self.mask_ratio) * time_patches
-        if self.granularity == "frame":
-            return num_hidden_tokens(time_patches, self.mask_ratio) * joint_patches
-        return num_hidden_tokens(time_patches * joint_patches, self.mask_ratio)
+        if self.granularity == "token":
+            return num_hidden_tokens(time_patches * joint_patches, self.mask_ratio)
+        return self._hidden_units(grid_size) * (
+            time_patches if self.granularity == "joint" else joint_patches
+        )
+
+    def _hidden_units(self, grid_size: tuple[int, int]) -> int:
+        """Whole joints (``"joint"``) or time patches (``"frame"``) hidden per sample."""
+        axis = "joint" if self.granularity == "joint" else "time"
+        axis_len = grid_size[1] if self.granularity == "joint" else grid_size[0]
+        if axis_len < 2:
+            raise ValueError(
+                f"granularity={self.granularity!r} needs at least 2 {axis} patches, got {axis_len}"
+            )
+        return num_hidden_tokens(axis_len, self.mask_ratio)
 
     def decide(
         self,
@@ -92,12 +102,7 @@ class RandomMasker(Masker):
                 "inside a region of the grid; use granularity='token' inside a CrossMasker"
             )
         axis_len = joint_patches if self.granularity == "joint" else time_patches
-        if axis_len < 2:
-            raise ValueError(
-                f"granularity={self.granularity!r} needs at least 2 "
-                f"{'joint' if self.granularity == 'joint' else 'time'} patches, got {axis_len}"
-            )
-        hidden_units = num_hidden_tokens(axis_len, self.mask_ratio)
+        hidden_units = self._hidden_units((time_patches, joint_patches))
         chosen = gumbel_topk(
             torch.zeros(batch, axis_len, device=tokens.device), hidden_units, generator=generator
         )

@@ -1,0 +1,176 @@
+"""The masker contract, checked for every masker with the same tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skelmask.maskers.base import Masker
+from skelmask.maskers.motion import MotionAwareMasker
+from skelmask.maskers.random import RandomMasker
+from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tokens
+
+T_PATCH = 2
+
+MaskerFactory = Callable[[float], Masker]
+
+FACTORIES: dict[str, MaskerFactory] = {
+    "random-token": RandomMasker,
+    "random-joint": lambda ratio: RandomMasker(ratio, granularity="joint"),
+    "random-frame": lambda ratio: RandomMasker(ratio, granularity="frame"),
+    "motion-hide-high": lambda ratio: MotionAwareMasker(ratio, t_patch=T_PATCH),
+    "motion-keep-high": lambda ratio: MotionAwareMasker(
+        ratio, t_patch=T_PATCH, direction="keep_high"
+    ),
+}
+
+
+def run_masker(
+    masker: Masker,
+    tokens: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> MaskResult:
+    batch, time_patches, joint_patches, _ = tokens.shape
+    coords_generator = torch.Generator(device=tokens.device).manual_seed(1234)
+    coords = torch.randn(
+        batch,
+        time_patches * T_PATCH,
+        joint_patches,
+        3,
+        generator=coords_generator,
+        device=tokens.device,
+    )
+    return masker(tokens, coords=coords.to(tokens.dtype), generator=generator)
+
+
+def assert_valid(result: MaskResult, tokens: torch.Tensor) -> None:
+    batch, time_patches, joint_patches, width = tokens.shape
+    num_tokens = time_patches * joint_patches
+    assert result.grid_size == (time_patches, joint_patches)
+    assert result.mask.shape == (batch, num_tokens)
+    assert result.mask.dtype == torch.bool
+    assert result.ids_keep.shape == (batch, result.num_keep)
+    assert result.ids_restore.shape == (batch, num_tokens)
+    assert (~result.mask).sum(dim=1).tolist() == [result.num_keep] * batch
+    assert 1 <= result.num_keep <= num_tokens - 1
+    for extra in (result.scores, result.probs):
+        if extra is not None:
+            assert extra.shape == (batch, num_tokens)
+            assert extra.dtype == torch.float32
+            assert torch.isfinite(extra).all()
+            assert not extra.requires_grad
+    flat = flatten_grid(tokens.float())
+    mask_token = torch.full((width,), -7.0, device=tokens.device)
+    restored = restore_tokens(gather_tokens(flat, result.ids_keep), result.ids_restore, mask_token)
+    assert torch.equal(restored, torch.where(result.mask.unsqueeze(-1), mask_token, flat))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@given(
+    batch=st.integers(1, 3),
+    time_patches=st.integers(2, 9),
+    joint_patches=st.integers(2, 9),
+    ratio=st.floats(0.01, 0.99),
+    seed=st.integers(0, 2**31 - 1),
+)
+@settings(max_examples=25, deadline=None)
+def test_exact_k_and_every_visible_token_restored(
+    name: str, batch: int, time_patches: int, joint_patches: int, ratio: float, seed: int
+) -> None:
+    masker = FACTORIES[name](ratio)
+    tokens = torch.randn(batch, time_patches, joint_patches, 4)
+    result = run_masker(masker, tokens, torch.Generator().manual_seed(seed))
+    assert_valid(result, tokens)
+    assert result.num_hidden == masker.num_hidden((time_patches, joint_patches))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_same_seed_same_mask_different_seed_different_mask(name: str) -> None:
+    masker = FACTORIES[name](0.6)
+    tokens = torch.randn(4, 10, 12, 8)
+    first = run_masker(masker, tokens, torch.Generator().manual_seed(7))
+    again = run_masker(masker, tokens, torch.Generator().manual_seed(7))
+    other = run_masker(masker, tokens, torch.Generator().manual_seed(8))
+    assert torch.equal(first.mask, again.mask)
+    assert not torch.equal(first.mask, other.mask)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_without_generator_the_global_rng_is_used(name: str) -> None:
+    masker = FACTORIES[name](0.6)
+    tokens = torch.randn(4, 10, 12, 8)
+    torch.manual_seed(3)
+    first = run_masker(masker, tokens)
+    torch.manual_seed(3)
+    again = run_masker(masker, tokens)
+    assert torch.equal(first.mask, again.mask)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_low_precision_inputs_give_the_same_kind_of_result(name: str, dtype: torch.dtype) -> None:
+    masker = FACTORIES[name](0.9)
+    tokens = (torch.randn(3, 12, 25, 16) * 8).to(dtype)
+    result = run_masker(masker, tokens, torch.Generator().manual_seed(0))
+    reference = run_masker(masker, tokens.float(), torch.Generator().manual_seed(0))
+    assert_valid(result, tokens)
+    assert result.num_keep == reference.num_keep
+    assert (result.scores is None) == (reference.scores is None)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_masking_under_cpu_bf16_autocast(name: str) -> None:
+    masker = FACTORIES[name](0.75)
+    tokens = torch.randn(2, 8, 25, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        result = run_masker(masker, tokens, torch.Generator().manual_seed(0))
+    assert_valid(result, tokens)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_compiles_fullgraph_without_generator(name: str) -> None:
+    masker = FACTORIES[name](0.8)
+    tokens = torch.randn(2, 6, 25, 8)
+    coords = torch.randn(2, 6 * T_PATCH, 25, 3)
+    compiled = torch.compile(masker, backend="eager", fullgraph=True)
+    result = compiled(tokens, coords=coords)
+    assert_valid(result, tokens)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("ratio", [0.0, 1.0, -0.1, 1.5, float("nan")])
+def test_mask_ratio_outside_the_open_unit_interval_is_an_error(name: str, ratio: float) -> None:
+    with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval \(0, 1\)"):
+        FACTORIES[name](ratio)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((30, 25, 8), r"shape \(B, Tp, Vp, D\), got 3 dimensions"),
+        ((0, 30, 25, 8), "must not be empty"),
+        ((2, 1, 1, 8), "at least 2 tokens"),
+    ],
+)
+def test_bad_token_grids_are_clear_errors(name: str, shape: tuple[int, ...], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        FACTORIES[name](0.5)(torch.zeros(shape))
+
+
+def test_tokens_must_be_a_tensor() -> None:
+    with pytest.raises(TypeError, match=r"tokens must be a torch\.Tensor, got list"):
+        RandomMasker(0.5)([[1.0]])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_runs_on_device(name: str, device: torch.device) -> None:
+    masker = FACTORIES[name](0.9).to(device)
+    tokens = torch.randn(4, 30, 25, 32, device=device)
+    result = run_masker(masker, tokens, torch.Generator(device=device).manual_seed(0))
+    assert result.mask.device.type == device.type
+    assert_valid(result, tokens)

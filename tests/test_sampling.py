@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from skelmask.sampling import (
+    check_direction,
+    gumbel_topk,
+    num_hidden_tokens,
+    sample_hidden,
+    scores_to_logits,
+)
+
+
+@given(st.integers(2, 2000), st.floats(0.001, 0.999))
+def test_num_hidden_rounds_and_keeps_at_least_one_of_each(num_tokens: int, ratio: float) -> None:
+    hidden = num_hidden_tokens(num_tokens, ratio)
+    assert 1 <= hidden <= num_tokens - 1
+    if 1 <= round(ratio * num_tokens) <= num_tokens - 1:
+        assert abs(hidden - ratio * num_tokens) <= 0.5 + 1e-9
+
+
+def test_num_hidden_avoids_mamps_float_truncation() -> None:
+    # MAMP keeps int(750 * (1 - 0.9)) = 74 tokens through float error; the intent is 75.
+    assert 750 - num_hidden_tokens(750, 0.9) == 75
+    with pytest.raises(ValueError, match="at least 2 tokens"):
+        num_hidden_tokens(1, 0.5)
+
+
+def test_scores_to_logits_is_mamps_tau_max_normalisation() -> None:
+    scores = torch.tensor([[0.0, 1.0, 4.0], [0.0, 0.0, 0.0]])
+    logits = scores_to_logits(scores, temperature=0.5)
+    assert torch.allclose(logits[0], torch.tensor([0.0, 0.5, 2.0]))
+    # A motionless (all-zero) sample gives uniform, finite logits.
+    assert torch.equal(logits[1], torch.zeros(3))
+
+
+def test_scores_to_logits_restricts_to_a_region() -> None:
+    scores = torch.tensor([[1.0, 2.0, 100.0]])
+    region = torch.tensor([True, True, False])
+    logits = scores_to_logits(scores, temperature=1.0, region=region)
+    assert torch.allclose(logits[0, :2], torch.tensor([0.5, 1.0]))
+    assert logits[0, 2] == float("-inf")
+
+
+@given(
+    batch=st.integers(1, 4),
+    num_tokens=st.integers(2, 60),
+    ratio=st.floats(0.01, 0.99),
+    direction=st.sampled_from(["hide_high", "keep_high"]),
+    temperature=st.floats(0.05, 5.0),
+    seed=st.integers(0, 2**31 - 1),
+)
+@settings(max_examples=80, deadline=None)
+def test_sample_hidden_hides_exactly_k_per_row(
+    batch: int, num_tokens: int, ratio: float, direction: str, temperature: float, seed: int
+) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.rand(batch, num_tokens, generator=generator) * 10
+    num_hidden = num_hidden_tokens(num_tokens, ratio)
+    hidden, probs = sample_hidden(
+        scores,
+        num_hidden,
+        temperature=temperature,
+        direction=check_direction(direction),
+        generator=generator,
+    )
+    assert hidden.dtype == torch.bool
+    assert hidden.sum(dim=1).tolist() == [num_hidden] * batch
+    assert torch.allclose(probs.sum(dim=1), torch.ones(batch))
+
+
+@given(
+    num_tokens=st.integers(3, 40),
+    data=st.data(),
+    direction=st.sampled_from(["hide_high", "keep_high"]),
+)
+@settings(max_examples=50, deadline=None)
+def test_sample_hidden_never_touches_tokens_outside_the_region(
+    num_tokens: int, data: st.DataObject, direction: str
+) -> None:
+    members = data.draw(
+        st.lists(st.booleans(), min_size=num_tokens, max_size=num_tokens).filter(
+            lambda m: sum(m) >= 2
+        )
+    )
+    region = torch.tensor(members)
+    size = int(region.sum())
+    num_hidden = data.draw(st.integers(1, size - 1))
+    hidden, probs = sample_hidden(
+        torch.rand(3, num_tokens),
+        num_hidden,
+        temperature=1.0,
+        direction=check_direction(direction),
+        region=region,
+        region_size=size,
+    )
+    assert not hidden[:, ~region].any()
+    assert hidden.sum(dim=1).tolist() == [num_hidden] * 3
+    assert torch.all(probs[:, ~region] == 0)
+    assert torch.allclose(probs.sum(dim=1), torch.ones(3))
+
+
+def test_gumbel_topk_matches_plackett_luce_first_choice_probabilities() -> None:
+    # The first index of a Gumbel-top-k draw is distributed as softmax(logits).
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1.0]]).expand(20000, 4)
+    generator = torch.Generator().manual_seed(0)
+    first = gumbel_topk(logits, 2, generator=generator)[:, 0]
+    frequency = torch.bincount(first, minlength=4).float() / first.numel()
+    assert torch.allclose(frequency, torch.softmax(logits[0], dim=0), atol=0.015)
+
+
+def test_gumbel_topk_draws_without_replacement() -> None:
+    draws = gumbel_topk(torch.zeros(500, 10), 10)
+    assert torch.equal(draws.sort(dim=1).values, torch.arange(10).expand(500, 10))
+
+
+@pytest.mark.parametrize("direction", ["hide_high", "keep_high"])
+def test_direction_decides_whether_high_scores_are_hidden(direction: str) -> None:
+    scores = torch.tensor([[0.0, 0.0, 0.0, 1.0]]).expand(4000, 4)
+    hidden, _ = sample_hidden(scores, 2, temperature=0.25, direction=check_direction(direction))
+    rate_high = hidden[:, 3].float().mean().item()
+    rate_low = hidden[:, :3].float().mean().item()
+    if direction == "hide_high":
+        assert rate_high > rate_low + 0.3
+    else:
+        assert rate_high < rate_low - 0.3
+
+
+def test_sampler_probability_ratio_is_bounded_by_the_temperature() -> None:
+    scores = torch.tensor([[0.0, 0.3, 7.0, 10.0]])
+    _, probs = sample_hidden(scores, 1, temperature=0.8, direction="hide_high")
+    ratio = (probs.max() / probs.min()).item()
+    assert ratio == pytest.approx(math.exp(1 / 0.8), rel=1e-5)
+
+
+def test_sampler_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match=r"num_hidden must be in \[1, 3\]"):
+        sample_hidden(torch.rand(2, 4), 4, temperature=1.0, direction="hide_high")
+    with pytest.raises(ValueError, match="scores contains 1 NaN"):
+        sample_hidden(
+            torch.tensor([[0.0, float("nan"), 1.0]]), 1, temperature=1.0, direction="hide_high"
+        )
+    with pytest.raises(ValueError, match="direction must be one of"):
+        check_direction("hide_low")
