@@ -6,11 +6,23 @@ encoder sees; they drop into any masked autoencoder. See the README for a 30-sec
 
 from __future__ import annotations
 
+from skelmask import distributed
 from skelmask.layouts import SkeletonLayout, get_layout, list_layouts, register_layout
+from skelmask.losses import (
+    CrossContrastLoss,
+    MaskedReconstructionLoss,
+    coordinate_target,
+    motion_target,
+    normalize_patches,
+)
 from skelmask.maskers import (
+    CrossMasker,
+    GlobalAttentionMasker,
+    HyperbolicHierarchyMasker,
     MaskDecision,
     Masker,
     MotionAwareMasker,
+    PoincareEmbedding,
     RandomMasker,
     ScoreGuidedMasker,
 )
@@ -33,14 +45,22 @@ from skelmask.tokens import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "CrossContrastLoss",
+    "CrossMasker",
+    "GlobalAttentionMasker",
+    "HyperbolicHierarchyMasker",
     "MaskDecision",
     "MaskResult",
+    "MaskedReconstructionLoss",
     "Masker",
     "MotionAwareMasker",
+    "PoincareEmbedding",
     "RandomMasker",
     "ScoreGuidedMasker",
     "SkeletonLayout",
     "__version__",
+    "coordinate_target",
+    "distributed",
     "expand_mask",
     "flatten_grid",
     "gather_tokens",
@@ -48,6 +68,8 @@ __all__ = [
     "gumbel_topk",
     "list_layouts",
     "mask_result_from_bool",
+    "motion_target",
+    "normalize_patches",
     "num_hidden_tokens",
     "patchify",
     "register_layout",

@@ -105,7 +105,12 @@ def gumbel_noise(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Standard Gumbel(0, 1) noise in float32, drawn from ``generator`` or the global RNG."""
-    uniform = torch.rand(shape, device=device, dtype=torch.float32, generator=generator)
+    # Passing generator=None explicitly breaks torch.compile with dynamic shapes, so the
+    # global-RNG call leaves the argument out.
+    if generator is None:
+        uniform = torch.rand(shape, device=device, dtype=torch.float32)
+    else:
+        uniform = torch.rand(shape, device=device, dtype=torch.float32, generator=generator)
     tiny = torch.finfo(torch.float32).tiny
     return -torch.log(-torch.log(uniform.clamp(min=tiny, max=1.0 - 1e-7)))
 

@@ -24,6 +24,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
+def _fresh_compile_cache() -> Iterator[None]:
+    """Starts every test with empty dynamo caches.
+
+    Many tests compile maskers that share code objects (``Masker.forward``); without a reset their
+    compilations add up across the session to dynamo's recompile limit.
+    """
+    yield
+    torch.compiler.reset()
+
+
+@pytest.fixture(autouse=True)
 def _restore_rng_state() -> Iterator[None]:
     """Restores torch, CUDA, numpy and python RNG states around every test (masks draw noise)."""
     torch_state = torch.get_rng_state()

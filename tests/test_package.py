@@ -14,14 +14,23 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_NAMES = [
     "RandomMasker",
     "MotionAwareMasker",
+    "HyperbolicHierarchyMasker",
+    "GlobalAttentionMasker",
+    "CrossMasker",
+    "BodyPartMasker",
+    "CrossContrastLoss",
     "SkeletonLayout",
     "get_layout",
 ]
 
 
+@pytest.mark.xfail(reason="BodyPartMasker lands with the peer-methods issue", strict=True)
 def test_contract_names_import_from_the_package_root() -> None:
     for name in CONTRACT_NAMES:
         assert hasattr(skelmask, name), name
+
+
+def test_every_exported_name_exists_once() -> None:
     assert sorted(skelmask.__all__) == sorted(set(skelmask.__all__))
     for name in skelmask.__all__:
         assert hasattr(skelmask, name), name

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import MaskDecision, Masker, ScoreGuidedMasker
+from skelmask.maskers.cross import CrossMasker, Partition, PartitionFn, PartitionName
+from skelmask.maskers.hyperbolic import DEFAULT_CLIP_R, HyperbolicHierarchyMasker, PoincareEmbedding
 from skelmask.maskers.motion import MotionAwareMasker
-from skelmask.maskers.random import RandomMasker
+from skelmask.maskers.random import Granularity, RandomMasker
 
 __all__ = [
+    "DEFAULT_CLIP_R",
+    "CrossMasker",
+    "GlobalAttentionMasker",
+    "Granularity",
+    "HyperbolicHierarchyMasker",
     "MaskDecision",
     "Masker",
     "MotionAwareMasker",
+    "Partition",
+    "PartitionFn",
+    "PartitionName",
+    "PoincareEmbedding",
     "RandomMasker",
     "ScoreGuidedMasker",
 ]

@@ -14,7 +14,7 @@ one part of a partitioned grid while each part keeps its own ratio.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -75,11 +75,31 @@ class Masker(nn.Module, ABC):
         Returns:
             The mask result; every sample keeps the same number of tokens.
         """
+        return self._run(tokens, coords=coords, generator=generator)
+
+    def _run(
+        self,
+        tokens: torch.Tensor,
+        *,
+        coords: torch.Tensor | None,
+        generator: torch.Generator | None,
+        **decide_kwargs: Any,
+    ) -> MaskResult:
+        """Checks the grid, decides over all of it and packs the result.
+
+        Subclasses whose ``forward`` takes extra inputs (e.g. caller-supplied attention) pass
+        them on to their ``decide`` through ``decide_kwargs``.
+        """
         _, time_patches, joint_patches, _ = check_token_grid(tokens)
         num_tokens = time_patches * joint_patches
         num_hidden = self.num_hidden((time_patches, joint_patches))
         decision = self.decide(
-            tokens, coords=coords, generator=generator, region=None, num_hidden=num_hidden
+            tokens,
+            coords=coords,
+            generator=generator,
+            region=None,
+            num_hidden=num_hidden,
+            **decide_kwargs,
         )
         return mask_result_from_bool(
             decision.hidden,
@@ -168,10 +188,19 @@ class ScoreGuidedMasker(Masker):
         region: torch.Tensor | None,
         num_hidden: int,
         region_size: int | None = None,
+        **score_kwargs: Any,
     ) -> MaskDecision:
-        """Scores the grid and samples the hidden tokens (see :meth:`Masker.decide`)."""
+        """Scores the grid and samples the hidden tokens (see :meth:`Masker.decide`).
+
+        ``score_kwargs`` are extra scoring inputs of a subclass (e.g. caller-supplied attention),
+        passed on to :meth:`_decision_scores`.
+        """
         with torch.no_grad():
-            scores = self.score(tokens, coords=coords).float().flatten(1)
+            scores = (
+                self._decision_scores(tokens, coords=coords, region=region, **score_kwargs)
+                .float()
+                .flatten(1)
+            )
         hidden, probs = sample_hidden(
             scores,
             num_hidden,
@@ -182,6 +211,21 @@ class ScoreGuidedMasker(Masker):
             generator=generator,
         )
         return MaskDecision(hidden=hidden, scores=scores, probs=probs)
+
+    def _decision_scores(
+        self,
+        tokens: torch.Tensor,
+        *,
+        coords: torch.Tensor | None,
+        region: torch.Tensor | None,
+        **score_kwargs: Any,
+    ) -> torch.Tensor:
+        """Scores that :meth:`decide` samples from; override to use the region or extra inputs.
+
+        Returns:
+            ``(B, Tp, Vp)`` scores. The default is :meth:`score` of the whole grid.
+        """
+        return self.score(tokens, coords=coords, **score_kwargs)
 
     def extra_repr(self) -> str:
         """Constructor arguments shown by ``repr``."""

@@ -9,22 +9,44 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skelmask.layouts import SkeletonLayout
+from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import Masker
+from skelmask.maskers.cross import CrossMasker
+from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
 from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tokens
 
 T_PATCH = 2
 
-MaskerFactory = Callable[[float], Masker]
+# A factory builds a masker for a mask ratio and the grid's joint count.
+MaskerFactory = Callable[[float, int], Masker]
+
+
+def chain_layout(joints: int) -> SkeletonLayout:
+    return SkeletonLayout.from_parents([-1, *range(joints - 1)], name=f"chain-{joints}")
+
+
+def hyperbolic(ratio: float, joints: int) -> HyperbolicHierarchyMasker:
+    return HyperbolicHierarchyMasker(ratio, layout=chain_layout(joints), root_joints=(0,))
+
 
 FACTORIES: dict[str, MaskerFactory] = {
-    "random-token": RandomMasker,
-    "random-joint": lambda ratio: RandomMasker(ratio, granularity="joint"),
-    "random-frame": lambda ratio: RandomMasker(ratio, granularity="frame"),
-    "motion-hide-high": lambda ratio: MotionAwareMasker(ratio, t_patch=T_PATCH),
-    "motion-keep-high": lambda ratio: MotionAwareMasker(
+    "random-token": lambda ratio, _: RandomMasker(ratio),
+    "random-joint": lambda ratio, _: RandomMasker(ratio, granularity="joint"),
+    "random-frame": lambda ratio, _: RandomMasker(ratio, granularity="frame"),
+    "motion-hide-high": lambda ratio, _: MotionAwareMasker(ratio, t_patch=T_PATCH),
+    "motion-keep-high": lambda ratio, _: MotionAwareMasker(
         ratio, t_patch=T_PATCH, direction="keep_high"
+    ),
+    "global-attention": lambda ratio, _: GlobalAttentionMasker(ratio),
+    "hyperbolic": hyperbolic,
+    "cross-hacm": lambda ratio, joints: CrossMasker.hacm(
+        hyperbolic(ratio, joints), mask_ratio=ratio
+    ),
+    "cross-motion-random-joint-parity": lambda ratio, _: CrossMasker(
+        MotionAwareMasker(ratio, t_patch=T_PATCH), RandomMasker(ratio), partition="joint_parity"
     ),
 }
 
@@ -81,7 +103,7 @@ def assert_valid(result: MaskResult, tokens: torch.Tensor) -> None:
 def test_exact_k_and_every_visible_token_restored(
     name: str, batch: int, time_patches: int, joint_patches: int, ratio: float, seed: int
 ) -> None:
-    masker = FACTORIES[name](ratio)
+    masker = FACTORIES[name](ratio, joint_patches)
     tokens = torch.randn(batch, time_patches, joint_patches, 4)
     result = run_masker(masker, tokens, torch.Generator().manual_seed(seed))
     assert_valid(result, tokens)
@@ -90,7 +112,7 @@ def test_exact_k_and_every_visible_token_restored(
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_same_seed_same_mask_different_seed_different_mask(name: str) -> None:
-    masker = FACTORIES[name](0.6)
+    masker = FACTORIES[name](0.6, 12)
     tokens = torch.randn(4, 10, 12, 8)
     first = run_masker(masker, tokens, torch.Generator().manual_seed(7))
     again = run_masker(masker, tokens, torch.Generator().manual_seed(7))
@@ -101,7 +123,7 @@ def test_same_seed_same_mask_different_seed_different_mask(name: str) -> None:
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_without_generator_the_global_rng_is_used(name: str) -> None:
-    masker = FACTORIES[name](0.6)
+    masker = FACTORIES[name](0.6, 12)
     tokens = torch.randn(4, 10, 12, 8)
     torch.manual_seed(3)
     first = run_masker(masker, tokens)
@@ -113,7 +135,7 @@ def test_without_generator_the_global_rng_is_used(name: str) -> None:
 @pytest.mark.parametrize("name", FACTORIES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_low_precision_inputs_give_the_same_kind_of_result(name: str, dtype: torch.dtype) -> None:
-    masker = FACTORIES[name](0.9)
+    masker = FACTORIES[name](0.9, 25)
     tokens = (torch.randn(3, 12, 25, 16) * 8).to(dtype)
     result = run_masker(masker, tokens, torch.Generator().manual_seed(0))
     reference = run_masker(masker, tokens.float(), torch.Generator().manual_seed(0))
@@ -124,7 +146,7 @@ def test_low_precision_inputs_give_the_same_kind_of_result(name: str, dtype: tor
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_masking_under_cpu_bf16_autocast(name: str) -> None:
-    masker = FACTORIES[name](0.75)
+    masker = FACTORIES[name](0.75, 25)
     tokens = torch.randn(2, 8, 25, 16)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         result = run_masker(masker, tokens, torch.Generator().manual_seed(0))
@@ -133,7 +155,7 @@ def test_masking_under_cpu_bf16_autocast(name: str) -> None:
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_compiles_fullgraph_without_generator(name: str) -> None:
-    masker = FACTORIES[name](0.8)
+    masker = FACTORIES[name](0.8, 25)
     tokens = torch.randn(2, 6, 25, 8)
     coords = torch.randn(2, 6 * T_PATCH, 25, 3)
     compiled = torch.compile(masker, backend="eager", fullgraph=True)
@@ -141,11 +163,22 @@ def test_compiles_fullgraph_without_generator(name: str) -> None:
     assert_valid(result, tokens)
 
 
+@pytest.mark.parametrize("name", ["random-token", "motion-hide-high", "cross-hacm"])
+def test_compiles_with_dynamic_shapes_across_batch_and_frames(name: str) -> None:
+    # Regression: an explicit torch.rand(generator=None) broke dynamic-shape compilation.
+    masker = FACTORIES[name](0.8, 25)
+    compiled = torch.compile(masker, backend="eager", fullgraph=True, dynamic=True)
+    for batch, time_patches in [(2, 6), (3, 8), (5, 4)]:
+        tokens = torch.randn(batch, time_patches, 25, 8)
+        coords = torch.randn(batch, time_patches * T_PATCH, 25, 3)
+        assert_valid(compiled(tokens, coords=coords), tokens)
+
+
 @pytest.mark.parametrize("name", FACTORIES)
 @pytest.mark.parametrize("ratio", [0.0, 1.0, -0.1, 1.5, float("nan")])
 def test_mask_ratio_outside_the_open_unit_interval_is_an_error(name: str, ratio: float) -> None:
     with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval \(0, 1\)"):
-        FACTORIES[name](ratio)
+        FACTORIES[name](ratio, 25)
 
 
 @pytest.mark.parametrize("name", FACTORIES)
@@ -159,7 +192,7 @@ def test_mask_ratio_outside_the_open_unit_interval_is_an_error(name: str, ratio:
 )
 def test_bad_token_grids_are_clear_errors(name: str, shape: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        FACTORIES[name](0.5)(torch.zeros(shape))
+        FACTORIES[name](0.5, 25)(torch.zeros(shape))
 
 
 def test_tokens_must_be_a_tensor() -> None:
@@ -169,7 +202,7 @@ def test_tokens_must_be_a_tensor() -> None:
 
 @pytest.mark.parametrize("name", FACTORIES)
 def test_runs_on_device(name: str, device: torch.device) -> None:
-    masker = FACTORIES[name](0.9).to(device)
+    masker = FACTORIES[name](0.9, 25).to(device)
     tokens = torch.randn(4, 30, 25, 32, device=device)
     result = run_masker(masker, tokens, torch.Generator(device=device).manual_seed(0))
     assert result.mask.device.type == device.type

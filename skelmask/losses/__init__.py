@@ -1,0 +1,19 @@
+"""Losses of skeleton masked autoencoders: HA-CM's cross-contrast and masked reconstruction."""
+
+from __future__ import annotations
+
+from skelmask.losses.cross_contrast import CrossContrastLoss
+from skelmask.losses.reconstruction import (
+    MaskedReconstructionLoss,
+    coordinate_target,
+    motion_target,
+    normalize_patches,
+)
+
+__all__ = [
+    "CrossContrastLoss",
+    "MaskedReconstructionLoss",
+    "coordinate_target",
+    "motion_target",
+    "normalize_patches",
+]

@@ -1,0 +1,404 @@
+"""HyperbolicHierarchyMasker: HA-CM's spatial criterion, with the official code's defects fixed."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import geoopt
+import numpy as np
+import pytest
+import torch
+
+from skelmask import _poincare as P
+from skelmask.layouts import SkeletonLayout, get_layout
+from skelmask.maskers.hyperbolic import (
+    DEFAULT_CLIP_R,
+    HyperbolicHierarchyMasker,
+    PoincareEmbedding,
+)
+from skelmask.sampling import num_hidden_tokens
+from skelmask.tokens import flatten_grid, gather_tokens, patchify, restore_tokens
+
+NTU_JOINTS = 25
+
+
+def _tokens(
+    batch: int = 3,
+    time_patches: int = 6,
+    joints: int = NTU_JOINTS,
+    width: int = 64,
+    norm: float = 8.0,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Tokens with norms around ``norm`` (typical patch embeddings have norms 4-16)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, time_patches, joints, width, generator=g)
+    jitter = 1 + 0.1 * torch.randn(batch, time_patches, joints, 1, generator=g)
+    return x / x.norm(dim=-1, keepdim=True) * norm * jitter
+
+
+def _total_variation_from_uniform(probs: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (probs - 1.0 / probs.shape[1]).abs().sum(dim=1)
+
+
+# --- the masker contract -----------------------------------------------------------------------
+
+
+def test_keeps_exactly_k_tokens_per_sample() -> None:
+    tokens = _tokens()
+    result = HyperbolicHierarchyMasker(mask_ratio=0.9)(tokens)
+    num_tokens = 6 * NTU_JOINTS
+    num_keep = num_tokens - num_hidden_tokens(num_tokens, 0.9)
+    assert result.ids_keep.shape == (3, num_keep)
+    assert ((~result.mask).sum(dim=1) == num_keep).all()
+    assert result.scores is not None
+    assert result.scores.shape == (3, num_tokens)
+    assert result.scores.dtype == torch.float32
+
+
+def test_every_visible_token_is_restored_to_its_own_slot() -> None:
+    tokens = _tokens(width=16)
+    result = HyperbolicHierarchyMasker(mask_ratio=0.75)(tokens)
+    flat = flatten_grid(tokens)
+    mask_token = torch.full((16,), 1234.0)
+    restored = restore_tokens(gather_tokens(flat, result.ids_keep), result.ids_restore, mask_token)
+    assert torch.equal(restored[~result.mask], flat[~result.mask])
+    assert (restored[result.mask] == 1234.0).all()
+
+
+def test_generator_seed_controls_the_mask() -> None:
+    masker = HyperbolicHierarchyMasker(mask_ratio=0.9)
+    tokens = _tokens()
+    first = masker(tokens, generator=torch.Generator().manual_seed(7)).mask
+    again = masker(tokens, generator=torch.Generator().manual_seed(7)).mask
+    other = masker(tokens, generator=torch.Generator().manual_seed(8)).mask
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_scores_carry_no_gradient() -> None:
+    tokens = _tokens().requires_grad_(True)
+    result = HyperbolicHierarchyMasker()(tokens)
+    assert result.scores is not None
+    assert not result.scores.requires_grad
+
+
+# --- the score: formula and order --------------------------------------------------------------
+
+
+def test_hierarchy_scores_match_a_geoopt_reference() -> None:
+    root_joints = (0, 1, 20)
+    masker = HyperbolicHierarchyMasker(
+        root_joints=root_joints, curvature=0.7, clip_r=2.0, root_weight=3.0
+    )
+    tokens = _tokens(batch=2, time_patches=4, width=32, norm=1.5)
+    ball = geoopt.PoincareBall(c=0.7)
+    norms = tokens.norm(dim=-1, keepdim=True)
+    points = ball.expmap0(tokens * (2.0 / norms).clamp(max=1.0))  # (B, Tp, V, D)
+    pairwise = ball.dist(points.unsqueeze(-2), points.unsqueeze(-3))  # (B, Tp, V, V)
+    roots = ball.weighted_midpoint(points[:, :, root_joints], reducedim=[2], dim=-1)
+    to_root = ball.dist(points, roots.unsqueeze(2))  # (B, Tp, V)
+    expected = pairwise.sum(dim=-1) + 3.0 * to_root
+    torch.testing.assert_close(masker.hierarchy_scores(tokens), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_scores_follow_a_permutation_of_time_patches() -> None:
+    masker = HyperbolicHierarchyMasker()
+    tokens = _tokens(time_patches=8)
+    order = torch.randperm(8, generator=torch.Generator().manual_seed(1))
+    scores = masker.score(tokens)
+    torch.testing.assert_close(masker.score(tokens[:, order]), scores[:, order])
+
+
+def test_scores_follow_a_permutation_of_non_root_joints() -> None:
+    masker = HyperbolicHierarchyMasker()
+    layout = get_layout("nturgb+d")
+    others = torch.tensor(layout.complement(masker.root_joints))
+    order = torch.arange(NTU_JOINTS)
+    order[others] = others[torch.randperm(len(others), generator=torch.Generator().manual_seed(2))]
+    tokens = _tokens()
+    scores = masker.score(tokens)
+    torch.testing.assert_close(
+        masker.score(tokens[:, :, order]), scores[:, :, order], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_flat_scores_are_time_major() -> None:
+    """An isolated token gets the top score at its own flat index ``t·Vp + v`` (HA-CM bug B5)."""
+    masker = HyperbolicHierarchyMasker(mask_ratio=0.5)
+    tokens = _tokens(batch=2, time_patches=5, norm=0.5)
+    tokens[0, 3, 17] = 1.0  # far from the other (small) tokens
+    tokens[1, 1, 2] = -1.0
+    result = masker(tokens)
+    assert result.scores is not None
+    assert result.scores.argmax(dim=1).tolist() == [3 * NTU_JOINTS + 17, 1 * NTU_JOINTS + 2]
+
+
+def test_root_weight_adds_the_distance_to_the_root_point() -> None:
+    tokens = _tokens(norm=1.0)
+    without = HyperbolicHierarchyMasker(root_weight=0.0).hierarchy_scores(tokens)
+    with_root = HyperbolicHierarchyMasker(root_weight=2.0).hierarchy_scores(tokens)
+    masker = HyperbolicHierarchyMasker()
+    points = masker.embedding(tokens)
+    roots = P.midpoint(points[:, :, list(masker.root_joints)], masker.curvature)
+    to_root = P.dist(points, roots.unsqueeze(2), masker.curvature)
+    torch.testing.assert_close(with_root - without, 2.0 * to_root, rtol=1e-4, atol=1e-4)
+
+
+def test_depth_prior_is_added_from_the_layout() -> None:
+    layout = get_layout("nturgb+d")
+    tokens = torch.ones(1, 2, NTU_JOINTS, 8)  # identical tokens: no hyperbolic signal
+    scores = HyperbolicHierarchyMasker(depth_weight=2.0).score(tokens)
+    expected = 2.0 * torch.tensor(layout.depth, dtype=torch.float32) / layout.max_depth
+    torch.testing.assert_close(scores, expected.expand(1, 2, -1))
+
+
+def test_default_root_joints() -> None:
+    assert HyperbolicHierarchyMasker().root_joints == get_layout("nturgb+d").subset("hacm_root")
+    msr = get_layout("msr-action3d")
+    assert HyperbolicHierarchyMasker(layout="msr-action3d").root_joints == (msr.root,)
+    assert HyperbolicHierarchyMasker(layout=msr, root_joints="trunk").root_joints == (2, 3, 6, 19)
+    toy = SkeletonLayout.from_parents([-1, 0, 1, 1], name="toy")
+    masker = HyperbolicHierarchyMasker(mask_ratio=0.5, layout=toy, root_joints=[0, 1])
+    assert masker(torch.randn(2, 3, 4, 8)).num_keep == 6
+
+
+# --- saturation: the scores must really spread -------------------------------------------------
+
+
+def test_large_norm_tokens_give_spread_out_keep_probabilities() -> None:
+    tokens = _tokens(batch=4, time_patches=12, width=256, norm=16.0)
+    result = HyperbolicHierarchyMasker(temperature=0.9)(tokens)
+    assert result.probs is not None
+    ratio = result.probs.amax(dim=1) / result.probs.amin(dim=1)
+    # Uniform random masking has ratio 1 and distance 0; exp(2/0.9) ≈ 9.2 is the sampler's cap.
+    assert (ratio > 3.0).all(), ratio
+    assert (_total_variation_from_uniform(result.probs) > 0.08).all()
+    # Raw distance sums share a large offset: the shared sampler's tau·max normalisation then
+    # gives almost uniform probabilities, which is why the masker standardises by default.
+    raw = HyperbolicHierarchyMasker(standardize=False)(tokens)
+    assert raw.probs is not None
+    assert (raw.probs.amax(dim=1) / raw.probs.amin(dim=1) < 1.1).all()
+
+
+def test_clipping_keeps_points_off_the_boundary() -> None:
+    points = PoincareEmbedding(clip_r=DEFAULT_CLIP_R)(_tokens(width=256, norm=16.0))
+    assert points.norm(dim=-1).max() <= torch.tanh(torch.tensor(DEFAULT_CLIP_R)) + 1e-6
+    assert points.norm(dim=-1).max() < 1 - 4e-3 - 1e-3
+
+
+def test_high_score_tokens_stay_visible_more_often() -> None:
+    draws = 600
+    sample = _tokens(batch=1, time_patches=4, width=256, norm=16.0, seed=3)
+    tokens = sample.expand(draws, -1, -1, -1)
+    masker = HyperbolicHierarchyMasker(mask_ratio=0.9)
+    result = masker(tokens, generator=torch.Generator().manual_seed(0))
+    assert result.scores is not None
+    keep_rate = (~result.mask).float().mean(dim=0)  # (L,), over independent Gumbel draws
+    order = result.scores[0].argsort(descending=True)
+    fifth = order.numel() // 5
+    top, bottom = keep_rate[order[:fifth]].mean(), keep_rate[order[-fifth:]].mean()
+    assert top > 2.0 * bottom, (top, bottom)
+    flipped = HyperbolicHierarchyMasker(mask_ratio=0.9, direction="hide_high")(
+        tokens, generator=torch.Generator().manual_seed(0)
+    )
+    flipped_rate = (~flipped.mask).float().mean(dim=0)
+    assert flipped_rate[order[:fifth]].mean() < flipped_rate[order[-fifth:]].mean()
+
+
+# --- precision ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_low_precision_inputs_give_finite_scores_and_a_valid_mask(dtype: torch.dtype) -> None:
+    tokens = _tokens(width=256, norm=16.0).to(dtype)
+    result = HyperbolicHierarchyMasker()(tokens)
+    assert result.scores is not None
+    assert result.probs is not None
+    assert torch.isfinite(result.scores).all()
+    assert torch.isfinite(result.probs).all()
+    assert ((~result.mask).sum(dim=1) == result.num_keep).all()
+
+
+def test_cpu_bf16_autocast_region() -> None:
+    masker = HyperbolicHierarchyMasker()
+    tokens = _tokens(width=256, norm=16.0)
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        result = masker(tokens)
+        points = masker.embedding(tokens)
+    assert result.scores is not None
+    torch.testing.assert_close(result.scores, masker(tokens).scores)
+    assert points.dtype == torch.float32
+    assert torch.isfinite(points).all()
+
+
+def test_module_cast_to_bf16_keeps_float32_curvature() -> None:
+    masker = HyperbolicHierarchyMasker(curvature=1.0, learnable_curvature=True)
+    masker.to(torch.bfloat16)
+    assert masker.curvature.dtype == torch.float32
+    assert abs(masker.curvature.item() - 1.0) < 1e-2
+    result = masker(_tokens().to(torch.bfloat16))
+    assert result.scores is not None
+    assert torch.isfinite(result.scores).all()
+
+
+# --- PoincareEmbedding -------------------------------------------------------------------------
+
+
+def test_poincare_embedding_gradient_is_finite_including_zero() -> None:
+    embed = PoincareEmbedding(learnable_curvature=True)
+    tokens = _tokens(width=32, norm=4.0)
+    tokens[0, 0, 0] = 0.0
+    tokens.requires_grad_(True)
+    points = embed(tokens)
+    P.dist0(points, embed.curvature).sum().backward()
+    assert tokens.grad is not None
+    assert torch.isfinite(tokens.grad).all()
+    isp_c = embed.ball.isp_c
+    assert isp_c.grad is not None
+    assert torch.isfinite(isp_c.grad).all()
+
+
+def test_poincare_embedding_matches_clipped_geoopt_expmap0() -> None:
+    tokens = _tokens(width=32, norm=4.0)
+    points = PoincareEmbedding(curvature=0.5, clip_r=1.0)(tokens)
+    clipped = tokens * (1.0 / tokens.norm(dim=-1, keepdim=True)).clamp(max=1.0)
+    expected = geoopt.PoincareBall(c=0.5).expmap0(clipped)
+    torch.testing.assert_close(points, expected, rtol=1e-5, atol=1e-6)
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+
+def test_wrong_joint_count_is_a_clear_error() -> None:
+    masker = HyperbolicHierarchyMasker(layout="nturgb+d")
+    with pytest.raises(ValueError, match=r"expected Vp = 25.*got Vp = 18"):
+        masker(torch.randn(2, 4, 18, 8))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"curvature": 0.0}, "curvature"),
+        ({"curvature": -1.0}, "curvature"),
+        ({"clip_r": 0.0}, "clip_r"),
+        ({"clip_r": -2.0}, "clip_r"),
+        ({"root_joints": "no_such_subset"}, "no_such_subset"),
+        ({"root_joints": [0, 99]}, "99"),
+        ({"root_joints": []}, "at least one"),
+        ({"root_joints": [0, 0]}, "repeats"),
+        ({"root_weight": -0.5}, "root_weight"),
+        ({"depth_weight": float("nan")}, "depth_weight"),
+        ({"temperature": 0.0}, "temperature"),
+        ({"mask_ratio": 1.0}, "mask_ratio"),
+        ({"direction": "sideways"}, "direction"),
+    ],
+)
+def test_bad_arguments_are_value_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        HyperbolicHierarchyMasker(**kwargs)  # type: ignore[arg-type]
+
+
+# --- compile, parameters, state ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("learnable", [False, True])
+def test_compiles_with_fullgraph(learnable: bool) -> None:
+    masker = HyperbolicHierarchyMasker(mask_ratio=0.9, learnable_curvature=learnable)
+    compiled = torch.compile(masker, backend="eager", fullgraph=True)
+    tokens = _tokens()
+    result = compiled(tokens)
+    assert ((~result.mask).sum(dim=1) == result.num_keep).all()
+    assert result.scores is not None
+    torch.testing.assert_close(result.scores, masker(tokens).scores)
+
+
+def test_learnable_curvature_is_a_parameter_and_state_dict_round_trips() -> None:
+    masker = HyperbolicHierarchyMasker(curvature=0.6, learnable_curvature=True)
+    parameters = dict(masker.named_parameters())
+    assert list(parameters) == ["embedding.ball.isp_c"]
+    assert parameters["embedding.ball.isp_c"].requires_grad
+    frozen = dict(HyperbolicHierarchyMasker().named_parameters())
+    assert not frozen["embedding.ball.isp_c"].requires_grad
+    buffer = io.BytesIO()
+    torch.save(masker.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    fresh = HyperbolicHierarchyMasker(curvature=2.0, learnable_curvature=True)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.curvature, torch.tensor(0.6))
+
+
+def test_importing_skelmask_does_not_import_geoopt() -> None:
+    code = (
+        "import sys, skelmask, skelmask.maskers.hyperbolic\n"
+        "assert 'geoopt' not in sys.modules, 'geoopt imported eagerly'\n"
+        "skelmask.maskers.hyperbolic.HyperbolicHierarchyMasker()\n"
+        "assert 'geoopt' in sys.modules\n"
+    )
+    # -W error: building the masker must not leak geoopt's torch.jit.script deprecation warning.
+    subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
+
+
+# --- devices and real data ---------------------------------------------------------------------
+
+
+def test_valid_mask_on_device(device: torch.device) -> None:
+    masker = HyperbolicHierarchyMasker(mask_ratio=0.9).to(device)
+    tokens = _tokens(width=128, norm=12.0).to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    result = masker(tokens, generator=generator)
+    assert result.mask.device.type == device.type
+    assert result.scores is not None
+    assert torch.isfinite(result.scores).all()
+    assert ((~result.mask).sum(dim=1) == result.num_keep).all()
+    torch.testing.assert_close(result.scores.cpu(), masker.cpu()(tokens.cpu()).scores)
+
+
+def test_msr_action3d_real_skeletons(shared_data: Path) -> None:
+    folder = shared_data / "msr-action3d" / "MSRAction3DSkeletonReal3D"
+    files = [folder / f"a{a:02d}_s01_e01_skeleton3D.txt" for a in (1, 5, 10, 15, 20)]
+    if not all(f.is_file() for f in files):
+        pytest.skip(f"MSR Action3D files not found in {folder}")
+    layout = get_layout("msr-action3d")
+    hip = layout.joint_index("hip_center")
+    embed = torch.randn(12, 64, generator=torch.Generator().manual_seed(0)) / 12**0.5
+    masker = HyperbolicHierarchyMasker(mask_ratio=0.9, layout=layout, root_joints="trunk")
+    extremities = [layout.joint_index(n) for n in ("left_hand", "right_hand", "left_foot")]
+    extremities.append(layout.joint_index("right_foot"))
+    trunk = [layout.joint_index(n) for n in ("neck", "spine", "hip_center")]
+    for path in files:
+        xyz = np.loadtxt(path).reshape(-1, 20, 4)[..., :3]
+        frames = xyz.shape[0] // 4 * 4
+        coords = torch.tensor(xyz[:frames], dtype=torch.float32)
+        coords = coords - coords[:, hip : hip + 1]  # body-centred, as skeleton pipelines do
+        tokens = patchify(coords.unsqueeze(0), t_patch=4) @ embed  # (1, Tp, 20, 64)
+        result = masker(tokens, generator=torch.Generator().manual_seed(0))
+        assert result.scores is not None
+        assert result.probs is not None
+        assert torch.isfinite(result.scores).all()
+        assert (result.probs.amax() / result.probs.amin()) > 2.0
+        assert _total_variation_from_uniform(result.probs).item() > 0.05
+        # Extremities lie far from the body's centre, i.e. low in the hierarchy (leaf-like):
+        # they score above the trunk and so stay visible more often.
+        grid = result.scores.view(-1, 20)
+        assert grid[:, extremities].mean() > grid[:, trunk].mean(), path.name
+
+
+def test_region_hook_hides_only_inside_the_region() -> None:
+    """CrossMasker runs the spatial criterion over the odd time patches only (HA-CM)."""
+    masker = HyperbolicHierarchyMasker()
+    tokens = _tokens(time_patches=6)
+    region = torch.zeros(6, NTU_JOINTS, dtype=torch.bool)
+    region[1::2] = True
+    region = region.flatten()
+    decision = masker.decide(
+        tokens, coords=None, generator=None, region=region, num_hidden=60, region_size=75
+    )
+    assert (decision.hidden.sum(dim=1) == 60).all()
+    assert not decision.hidden[:, ~region].any()
+    assert decision.probs is not None
+    assert (decision.probs[:, ~region] == 0).all()
