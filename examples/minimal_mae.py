@@ -1,12 +1,8 @@
-"""A masker dropped into a minimal hand-written skeleton MAE (no skelmask model code).
-
-Run: ``python examples/minimal_mae.py`` — trains for a few seconds on CPU and prints the loss.
-Swap ``MotionAwareMasker`` for any other skelmask masker; nothing else changes.
-"""
+"""A masker in a minimal hand-written skeleton MAE: ``python examples/minimal_mae.py [steps]``."""
 
 from __future__ import annotations
 
-import argparse
+import sys
 
 import torch
 from torch import nn
@@ -23,16 +19,11 @@ class TinyMAE(nn.Module):
         super().__init__()
         self.embed = nn.Linear(T_PATCH * 3, WIDTH)
         self.pos = nn.Parameter(torch.zeros(1, T // T_PATCH, V, WIDTH))
-        self.encoder = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(WIDTH, 4, 2 * WIDTH, batch_first=True, norm_first=True),
-            num_layers=2,
-            enable_nested_tensor=False,
-        )
+        layer = nn.TransformerEncoderLayer(WIDTH, 4, 2 * WIDTH, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
         self.mask_token = nn.Parameter(torch.zeros(WIDTH))
-        self.decoder = nn.Sequential(
-            nn.Linear(WIDTH, WIDTH), nn.GELU(), nn.Linear(WIDTH, T_PATCH * 3)
-        )
-        self.masker = MotionAwareMasker(mask_ratio=0.9, t_patch=T_PATCH)  # <- the drop-in
+        self.decoder = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.GELU(), nn.Linear(WIDTH, 12))
+        self.masker = MotionAwareMasker(mask_ratio=0.9, t_patch=T_PATCH)  # <- any masker
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """Masked reconstruction loss of coordinates ``(B, T, V, 3)``."""
@@ -41,29 +32,24 @@ class TinyMAE(nn.Module):
         result = self.masker(tokens, coords=coords)
         visible = self.encoder(gather_tokens(flatten_grid(tokens), result.ids_keep))
         full = restore_tokens(visible, result.ids_restore, self.mask_token) + flatten_grid(self.pos)
-        pred = self.decoder(full)  # (B, L, 12)
-        error = (pred - flatten_grid(patches)).pow(2).mean(dim=-1)
-        return (error * result.mask).sum() / result.mask.sum()  # loss on hidden tokens only
+        error = (self.decoder(full) - flatten_grid(patches)).pow(2).mean(dim=-1)  # (B, L)
+        return (error * result.mask).sum() / result.mask.sum()  # hidden tokens only
 
 
 def main() -> None:
     """Trains the tiny MAE on swaying copies of one skeleton and prints the loss."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=200)
-    args = parser.parse_args()
+    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     torch.manual_seed(0)
     model = TinyMAE()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    template = torch.randn(1, 1, V, 3)  # one skeleton shape
-    time = torch.linspace(0, 2 * torch.pi, T).view(1, T, 1, 1)
-    for step in range(args.steps):
+    template, time = torch.randn(1, 1, V, 3), torch.linspace(0, 6.3, T).view(1, T, 1, 1)
+    for step in range(steps):
         speed, phase = torch.rand(16, 1, 1, 1) + 0.5, torch.rand(16, 1, 1, 1) * 6.3
-        coords = template + 0.5 * torch.sin(speed * time + phase) * template.flip(2)
-        loss = model(coords)
+        loss = model(template + 0.5 * torch.sin(speed * time + phase) * template.flip(2))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if step % 40 == 0 or step == args.steps - 1:
+        if step % 40 == 0 or step == steps - 1:
             print(f"step {step:4d}  masked reconstruction loss {loss.item():.4f}")
 
 
