@@ -1,0 +1,257 @@
+"""A PyTorch dataset over :class:`SkeletonArrays` with MAMP / HA-CM's crop, resize and rotation.
+
+Training transform (MAMP's ``valid_crop_resize`` + ``random_rot``, HA-CM §1.1):
+
+1. crop a random ratio ``p ~ U(crop_ratio)`` of the sample's valid frames (at least
+   ``min_frames``, at most all of them) at a random start;
+2. resize the crop to ``window`` frames by linear interpolation along time;
+3. rotate the xyz channels by one random rotation per sample, angles ``U(-rotation, rotation)``
+   about x, y and z.
+
+Evaluation transform: the centred ``eval_crop_ratio`` of the valid frames, resized, not rotated.
+
+Resizing samples the crop at ``window`` evenly spaced positions from its first to its last frame
+(``align_corners=True``), so a full crop keeps the first and last valid frames exactly; MAMP's
+``F.interpolate(..., align_corners=False)`` differs from this by under half a frame.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from skelmask.data.arrays import SkeletonArrays
+
+__all__ = ["SkeletonDataset", "crop_and_resize", "rotate", "rotation_matrix"]
+
+FloatArray = npt.NDArray[np.floating]
+
+
+def rotation_matrix(angles: npt.ArrayLike) -> FloatArray:
+    """Rotation matrices ``Rz(γ) · Ry(β) · Rx(α)`` (MAMP's ``_rot`` order) from angles ``(α, β, γ)``.
+
+    Args:
+        angles: Radians about x, y and z, shape ``(..., 3)``.
+
+    Returns:
+        Matrices of shape ``(..., 3, 3)`` in the floating dtype of ``angles`` (float64 for other
+        inputs); apply as ``R @ xyz``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from skelmask.data import rotation_matrix
+        >>> rotation_matrix([0.0, 0.0, np.pi / 2]).round(6) @ np.array([1.0, 0.0, 0.0])
+        array([0., 1., 0.])
+    """
+    values = np.asarray(angles)
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
+    cosine, sine = np.cos(values), np.sin(values)
+    ca, cb, cg = (cosine[..., axis] for axis in range(3))
+    sa, sb, sg = (sine[..., axis] for axis in range(3))
+    result: FloatArray = np.empty((*values.shape[:-1], 3, 3), dtype=values.dtype)
+    result[..., 0, 0] = cg * cb
+    result[..., 0, 1] = cg * sb * sa - sg * ca
+    result[..., 0, 2] = cg * sb * ca + sg * sa
+    result[..., 1, 0] = sg * cb
+    result[..., 1, 1] = sg * sb * sa + cg * ca
+    result[..., 1, 2] = sg * sb * ca - cg * sa
+    result[..., 2, 0] = -sb
+    result[..., 2, 1] = cb * sa
+    result[..., 2, 2] = cb * ca
+    return result
+
+
+def crop_and_resize(x: FloatArray, start: int, length: int, window: int) -> FloatArray:
+    """Frames ``start … start + length - 1`` of ``x``, linearly resampled to ``window`` frames.
+
+    Args:
+        x: One sample, shape ``(C, T, V, M)``.
+        start: First frame of the crop, in ``[0, T)``.
+        length: Frames in the crop, in ``[1, T - start]``.
+        window: Output frames, at least 1.
+
+    Returns:
+        Array of shape ``(C, window, V, M)`` and the dtype of ``x``; output frame 0 is frame
+        ``start`` and the last output frame is ``start + length - 1`` (for ``window > 1``).
+
+    Examples:
+        >>> import numpy as np
+        >>> from skelmask.data import crop_and_resize
+        >>> x = np.arange(5.0).reshape(1, 5, 1, 1)
+        >>> crop_and_resize(x, 1, 3, 5).ravel().tolist()
+        [1.0, 1.5, 2.0, 2.5, 3.0]
+    """
+    position = np.linspace(start, start + length - 1, window)
+    lower = np.floor(position).astype(np.int64)
+    upper = np.minimum(lower + 1, start + length - 1)
+    weight = (position - lower).astype(x.dtype)[None, :, None, None]
+    result: FloatArray = x[:, lower] * (1 - weight) + x[:, upper] * weight
+    return result
+
+
+def rotate(x: FloatArray, angles: npt.ArrayLike, spatial_dims: int = 3) -> FloatArray:
+    """Rotates the spatial channels of one sample; other channels (scores) are kept.
+
+    Args:
+        x: One sample, shape ``(C, T, V, M)``.
+        angles: Radians about x, y and z, shape ``(3,)``.
+        spatial_dims: 3: channels 0–2 are xyz and get ``rotation_matrix(angles)``; 2: channels 0–1
+            are in-plane xy and turn by the z angle; 0 or 1: nothing is rotated.
+
+    Returns:
+        The rotated copy, same shape and dtype as ``x``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from skelmask.data import rotate
+        >>> x = np.array([1.0, 0.0, 0.0]).reshape(3, 1, 1, 1)
+        >>> rotate(x, [0.0, 0.0, np.pi]).ravel().round(6).tolist()
+        [-1.0, 0.0, 0.0]
+    """
+    result: FloatArray = x.copy()
+    if spatial_dims < 2:
+        return result
+    alpha, beta, gamma = np.asarray(angles, dtype=np.float64)
+    if spatial_dims == 2:
+        alpha = beta = 0.0
+    matrix = rotation_matrix([alpha, beta, gamma])[:spatial_dims, :spatial_dims].astype(x.dtype)
+    result[:spatial_dims] = np.einsum("ij,jtvm->itvm", matrix, x[:spatial_dims])
+    return result
+
+
+class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Fixed-window clips of :class:`SkeletonArrays`, with MAMP / HA-CM augmentation when training.
+
+    See the module docstring for the transforms. ``spatial_dims`` says which leading channels are
+    coordinates: by default 3 (xyz) when ``C >= 3`` and ``C`` otherwise; for 2D keypoints with a
+    score (C = 3) pass ``spatial_dims=2``, which rotates in-plane by the z angle only.
+
+    Randomness (training only): with ``seed=None`` every draw comes from torch's global RNG, which
+    ``torch.manual_seed`` (the training engine's ``seed_everything``) fixes in the main process
+    and which ``DataLoader`` re-seeds in every worker from it (``base_seed + worker_id``), so runs
+    are reproducible given the global seed and workers never share a stream. With an integer
+    ``seed`` the dataset owns a numpy generator seeded with ``seed``: indexing it directly in one
+    process replays the same sequence of clips; in a ``DataLoader`` worker it is re-seeded once per
+    worker from ``(seed, worker seed)``, so workers differ and, with non-persistent workers, every
+    epoch draws fresh clips that are still fixed by ``seed`` and the global seed. For training
+    that may be resumed keep ``seed=None``: skelmask's training engine saves and restores the
+    global RNG in its checkpoints and reseeds workers per epoch, so a resumed run continues
+    exactly, whereas the dataset's own generator is not part of any checkpoint.
+
+    Args:
+        arrays: The samples.
+        window: Frames per output clip, at least 1.
+        train: Random crop and rotation when true; deterministic centre crop when false.
+        crop_ratio: ``(low, high)`` range of the training crop ratio, ``0 < low <= high <= 1``.
+        eval_crop_ratio: Crop ratio of the evaluation transform, in (0, 1].
+        rotation: Largest rotation angle in radians, finite and >= 0.
+        seed: Optional seed of the dataset's own generator (see above).
+        min_frames: Crops keep at least this many frames (all of them if a sample is shorter).
+        spatial_dims: Leading coordinate channels to rotate, 0–3, at most ``C``.
+
+    Raises:
+        ValueError: If an argument is out of range.
+
+    Examples:
+        >>> from skelmask.data import SkeletonDataset, generate_synthetic_actions
+        >>> arrays = generate_synthetic_actions(4, num_classes=2, max_frames=20)
+        >>> x, y = SkeletonDataset(arrays, window=16, seed=0)[0]
+        >>> x.shape, x.dtype, y.dtype
+        (torch.Size([3, 16, 25, 1]), torch.float32, torch.int64)
+    """
+
+    def __init__(
+        self,
+        arrays: SkeletonArrays,
+        *,
+        window: int = 64,
+        train: bool = True,
+        crop_ratio: tuple[float, float] = (0.5, 1.0),
+        eval_crop_ratio: float = 0.95,
+        rotation: float = 0.3,
+        seed: int | None = None,
+        min_frames: int = 4,
+        spatial_dims: int | None = None,
+    ) -> None:
+        channels = arrays.data.shape[1]
+        _check_count(window, "window")
+        _check_count(min_frames, "min_frames")
+        low, high = (float(value) for value in crop_ratio)
+        if not 0.0 < low <= high <= 1.0:
+            raise ValueError(
+                f"crop_ratio must be (low, high) with 0 < low <= high <= 1, got {crop_ratio!r}"
+            )
+        if not 0.0 < float(eval_crop_ratio) <= 1.0:
+            raise ValueError(f"eval_crop_ratio must be in (0, 1], got {eval_crop_ratio!r}")
+        if not (math.isfinite(rotation) and rotation >= 0.0):
+            raise ValueError(f"rotation must be a finite angle >= 0 in radians, got {rotation!r}")
+        _check_seed(seed)
+        if spatial_dims is None:
+            spatial_dims = min(channels, 3)
+        if not 0 <= spatial_dims <= min(channels, 3):
+            raise ValueError(
+                f"spatial_dims must be in [0, min(C, 3)] = [0, {min(channels, 3)}], "
+                f"got {spatial_dims!r}"
+            )
+        self.arrays = arrays
+        self.window = window
+        self.train = train
+        self.crop_ratio = (low, high)
+        self.eval_crop_ratio = float(eval_crop_ratio)
+        self.rotation = float(rotation)
+        self.seed = seed
+        self.min_frames = min_frames
+        self.spatial_dims = spatial_dims
+        self._rng = np.random.default_rng(seed)  # used only when seed is not None
+        self._rng_worker_seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clip ``x`` float32 ``(C, window, V, M)`` and label int64 of shape ``()``."""
+        sample = self.arrays.data[index]
+        valid = int(self.arrays.lengths[index])
+        shortest = min(valid, self.min_frames)
+        if self.train:
+            ratio_draw, start_draw, *angle_draws = self._uniform(5)
+            low, high = self.crop_ratio
+            ratio = low + (high - low) * ratio_draw
+            length = min(max(math.floor(valid * ratio), shortest), valid)
+            start = min(math.floor(start_draw * (valid - length + 1)), valid - length)
+        else:
+            length = min(max(round(valid * self.eval_crop_ratio), shortest), valid)
+            start = (valid - length) // 2
+        clip = crop_and_resize(sample, start, length, self.window)
+        if self.train and self.rotation > 0.0:
+            angles = [self.rotation * (2.0 * draw - 1.0) for draw in angle_draws]
+            clip = rotate(clip, angles, self.spatial_dims)
+        label = torch.tensor(int(self.arrays.labels[index]), dtype=torch.int64)
+        return torch.from_numpy(np.ascontiguousarray(clip, dtype=np.float32)), label
+
+    def _uniform(self, count: int) -> list[float]:
+        """``count`` draws from U[0, 1) (see the class docstring for where they come from)."""
+        if self.seed is None:
+            return [float(draw) for draw in torch.rand(count, dtype=torch.float64)]
+        worker = get_worker_info()
+        if worker is not None and worker.seed != self._rng_worker_seed:
+            self._rng = np.random.default_rng([self.seed, worker.seed])
+            self._rng_worker_seed = worker.seed
+        return [float(draw) for draw in self._rng.random(count)]
+
+
+def _check_count(value: object, name: str) -> None:
+    """Raises ``ValueError`` naming ``name`` unless ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_seed(value: object) -> None:
+    """Raises ``ValueError`` unless ``value`` is None or an integer >= 0."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"seed must be None or an integer >= 0, got {value!r}")

@@ -1,0 +1,30 @@
+"""Reference models: the skeleton transformer encoder, a masked autoencoder and a classifier.
+
+``create_mae("mae" | "mamp" | "hacm")`` builds the pretraining model of MAE (He et al., CVPR
+2022), MAMP (Mao et al., ICCV 2023) or HA-CM (Yin & Cao, arXiv:2409.17951); its ``encoder``
+then goes into a :class:`SkeletonClassifier` for linear probing or fine-tuning.
+"""
+
+from __future__ import annotations
+
+from skelmask.models.blocks import MLP, Attention, Block, DropPath
+from skelmask.models.classifier import HeadKind, SkeletonClassifier, encoder_state_from_mae
+from skelmask.models.encoder import SkeletonEncoder
+from skelmask.models.mae import MAEOutput, SkeletonMAE, Target
+from skelmask.models.presets import Preset, create_mae
+
+__all__ = [
+    "MLP",
+    "Attention",
+    "Block",
+    "DropPath",
+    "HeadKind",
+    "MAEOutput",
+    "Preset",
+    "SkeletonClassifier",
+    "SkeletonEncoder",
+    "SkeletonMAE",
+    "Target",
+    "create_mae",
+    "encoder_state_from_mae",
+]

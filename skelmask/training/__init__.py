@@ -1,0 +1,53 @@
+"""Training engine: seeding, DDP setup, checkpoints, schedules, logging and training loops.
+
+``pretrain`` trains any masked autoencoder whose forward returns an object with ``.loss``;
+``linear_probe``, ``knn_accuracy`` (on ``extract_features``) and ``finetune`` evaluate encoders
+with ``forward_features(x) -> (N, D)``. Everything runs single-process on CPU or under
+``torchrun`` with DDP; checkpoints load with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from skelmask.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from skelmask.training.config import FinetuneConfig, PretrainConfig, ProbeConfig
+from skelmask.training.dist import DistributedContext, cleanup_distributed, setup_distributed
+from skelmask.training.engine import (
+    CHECKPOINT_NAME,
+    EvalResult,
+    extract_features,
+    finetune,
+    knn_accuracy,
+    labelled_subset,
+    linear_probe,
+    pretrain,
+)
+from skelmask.training.logging import MetricLogger, progress
+from skelmask.training.schedule import WarmupCosineScheduler, param_groups, warmup_cosine
+from skelmask.training.seed import seed_everything, worker_init_fn
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CheckpointError",
+    "DistributedContext",
+    "EvalResult",
+    "FinetuneConfig",
+    "MetricLogger",
+    "PretrainConfig",
+    "ProbeConfig",
+    "WarmupCosineScheduler",
+    "cleanup_distributed",
+    "extract_features",
+    "finetune",
+    "knn_accuracy",
+    "labelled_subset",
+    "linear_probe",
+    "load_checkpoint",
+    "param_groups",
+    "pretrain",
+    "progress",
+    "save_checkpoint",
+    "seed_everything",
+    "setup_distributed",
+    "warmup_cosine",
+    "worker_init_fn",
+]

@@ -1,0 +1,157 @@
+"""End-to-end tests of examples/train_hacm.py at a tiny size."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from skelmask.training import CheckpointError, MetricLogger, load_checkpoint
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+TINY = [
+    "--window", "16", "--t-patch", "4", "--embed-dim", "16", "--depth", "1", "--heads", "2",
+    "--decoder-dim", "16", "--decoder-depth", "1", "--batch-size", "64", "--epochs", "2",
+    "--warmup-epochs", "1", "--probe-epochs", "2", "--finetune-epochs", "1", "--device", "cpu",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def train_hacm() -> ModuleType:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import train_hacm as module
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
+
+
+@pytest.mark.parametrize("preset", ["hacm", "mamp", "mae"])
+def test_pretrain_then_every_evaluation_stage(
+    train_hacm: ModuleType, preset: str, tmp_path: Path
+) -> None:
+    summary = train_hacm.main(
+        [
+            *TINY,
+            "--preset",
+            preset,
+            "--stages",
+            "pretrain,probe,knn,baseline,finetune",
+            "--output-dir",
+            str(tmp_path),
+        ]
+    )
+    for key in (
+        "probe_last_accuracy",
+        "probe_best_accuracy",
+        "knn_accuracy",
+        "baseline_probe_last_accuracy",
+        "finetune_last_accuracy",
+    ):
+        assert 0.0 <= summary[key] <= 1.0, key
+    assert summary["probe_best_accuracy"] >= summary["probe_last_accuracy"]
+    assert torch.isfinite(torch.tensor(summary["pretrain_final_loss"]))
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert records, "no metrics were logged"
+    checkpoint = load_checkpoint(tmp_path / "checkpoint-last.pt")
+    assert checkpoint["epoch"] == 1  # last finished epoch, 0-based
+    assert checkpoint["config"]["epochs"] == 2
+    # The checkpoint is plain data: loadable with weights_only=True.
+    torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+def test_resume_after_a_crash_continues_exactly(
+    train_hacm: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pretrain_only = [*TINY, "--epochs", "3", "--stages", "pretrain"]
+    straight = tmp_path / "straight"
+    train_hacm.main([*pretrain_only, "--output-dir", str(straight)])
+
+    crashed = tmp_path / "crashed"
+    original_log = MetricLogger.log
+
+    def crash_at_epoch_one(self: MetricLogger, record: dict[str, object]) -> None:
+        if record.get("epoch") == 1 and "loss" in record:
+            raise SimulatedCrash("power cut after epoch 1's steps, before its checkpoint")
+        original_log(self, record)
+
+    monkeypatch.setattr(MetricLogger, "log", crash_at_epoch_one)
+    with pytest.raises(SimulatedCrash):
+        train_hacm.main([*pretrain_only, "--output-dir", str(crashed)])
+    monkeypatch.setattr(MetricLogger, "log", original_log)
+    survivor = crashed / "checkpoint-last.pt"
+    assert load_checkpoint(survivor)["epoch"] == 0
+
+    # A fresh process state: the global RNG is disturbed before resuming.
+    torch.manual_seed(12345)
+    train_hacm.main([*pretrain_only, "--output-dir", str(crashed), "--resume", str(survivor)])
+    expected = load_checkpoint(straight / "checkpoint-last.pt")
+    resumed = load_checkpoint(crashed / "checkpoint-last.pt")
+    assert resumed["epoch"] == expected["epoch"] == 2
+    assert resumed["model"].keys() == expected["model"].keys()
+    for name, value in resumed["model"].items():
+        assert torch.equal(value, expected["model"][name]), name
+
+
+def test_corrupt_resume_checkpoint_is_a_clear_error(train_hacm: ModuleType, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(CheckpointError, match=r"broken\.pt"):
+        train_hacm.main(
+            [*TINY, "--stages", "pretrain", "--output-dir", str(tmp_path), "--resume", str(broken)]
+        )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--stages", "pretrain,sing"], "unknown stage"),
+        (["--data", "msr-action3d"], "needs --data-root"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(
+    train_hacm: ModuleType, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        train_hacm.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(EXAMPLES / "train_hacm.py"),
+            *TINY,
+            "--stages",
+            "pretrain,probe",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["world_size"] == 2
+    assert 0.0 <= summary["probe_last_accuracy"] <= 1.0
+    assert (tmp_path / "checkpoint-last.pt").is_file()
+    assert not list(tmp_path.glob("*.tmp*")), "a temporary checkpoint file was left behind"
