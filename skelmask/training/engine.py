@@ -773,6 +773,7 @@ def finetune(
         >>> config = FinetuneConfig(
         ...     epochs=3, batch_size=4, lr=0.1, warmup_epochs=0, layer_decay=None
         ... )
+        >>> _ = torch.manual_seed(0)  # the classifier's initial weights
         >>> finetune(
         ...     torch.nn.Linear(2, 2), data, data, config, context=DistributedContext()
         ... ).last_accuracy
