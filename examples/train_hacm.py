@@ -5,7 +5,7 @@ linear-probes it, on CUDA when present (bf16 autocast) and on CPU otherwise, in 
 
     python examples/train_hacm.py
     python examples/train_hacm.py --preset mamp --data msr-action3d --data-root ../shared/data/msr-action3d
-    torchrun --nproc_per_node 4 examples/train_hacm.py --epochs 400 --batch-size 32
+    torchrun --standalone --nproc_per_node 4 examples/train_hacm.py --epochs 400 --batch-size 32
 
 Every stage writes JSON lines to ``<output-dir>/metrics.jsonl``; pretraining writes
 ``checkpoint-last.pt`` (resume with ``--resume``); the run ends with a summary table and
@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     train.add_argument("--warmup-epochs", type=int, default=2)
     train.add_argument("--probe-epochs", type=int, default=30)
     train.add_argument("--probe-lr", type=float, default=0.1)
+    train.add_argument("--probe-batch-size", type=int, default=128)
     train.add_argument("--finetune-epochs", type=int, default=30)
     train.add_argument(
         "--labelled-ratio", type=float, help="fine-tune on this class-balanced share"
@@ -190,6 +191,7 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
     encoder = mae.encoder
     probe_config = ProbeConfig(
         epochs=args.probe_epochs,
+        batch_size=args.probe_batch_size,
         lr=args.probe_lr,
         seed=args.seed,
         num_workers=args.workers,

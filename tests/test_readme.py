@@ -48,3 +48,9 @@ def test_hacm_guide_training_step_runs_and_reaches_every_parameter() -> None:
     mask_token = namespace["mask_token"]
     assert isinstance(mask_token, torch.Tensor)
     assert mask_token.grad is not None
+
+
+def test_training_guide_loading_example_runs() -> None:
+    namespace: dict[str, object] = {}
+    exec(python_blocks(ROOT / "docs" / "training.md")[0], namespace)  # noqa: S102 - the guide's example
+    assert namespace["unexpected"] == []

@@ -48,7 +48,8 @@ def run_args(args: argparse.Namespace, seed: int, preset: str, stages: str, name
     return [
         "--data", "msr-action3d", "--data-root", str(args.data_root),
         "--window", str(args.window), "--epochs", str(args.epochs),
-        "--probe-epochs", str(args.probe_epochs), "--seed", str(seed), "--device", "cpu",
+        "--probe-epochs", str(args.probe_epochs), "--probe-batch-size", str(args.probe_batch_size),
+        "--seed", str(seed), "--device", "cpu",
         "--preset", preset, "--stages", stages, "--output-dir", str(args.runs / f"{name}-seed{seed}"),
     ]  # fmt: skip
 
@@ -61,7 +62,7 @@ def raw_baseline(args: argparse.Namespace, seed: int) -> float:
     train_set = SkeletonDataset(train, window=args.window, train=True)
     test_set = SkeletonDataset(test, window=args.window, train=False)
     width = int(train_set[0][0].numel())
-    config = ProbeConfig(epochs=args.probe_epochs, seed=seed)
+    config = ProbeConfig(epochs=args.probe_epochs, batch_size=args.probe_batch_size, seed=seed)
     return linear_probe(
         RawCoordinates(width), train_set, test_set, train.num_classes, config, context=context
     ).last_accuracy
@@ -71,10 +72,16 @@ def main() -> None:
     """Runs every configuration and seed, then writes the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data/msr-action3d"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--window", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--probe-epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--probe-epochs", type=int, default=100)
+    parser.add_argument(
+        "--probe-batch-size",
+        type=int,
+        default=32,
+        help="MSR Action3D has 291 training clips: 32 gives the probe 9 steps per epoch",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/results-msr-action3d.md"))
     parser.add_argument("--runs", type=Path, default=Path("runs/msr-action3d"))
     args = parser.parse_args()
@@ -114,7 +121,7 @@ def main() -> None:
     command = (
         "python docs/scripts/msr_action3d_results.py --data-root ../shared/data/msr-action3d "
         f"--seeds {' '.join(map(str, args.seeds))} --window {args.window} --epochs {args.epochs} "
-        f"--probe-epochs {args.probe_epochs}"
+        f"--probe-epochs {args.probe_epochs} --probe-batch-size {args.probe_batch_size}"
     )
     text = f"""# Linear probe on MSR Action3D (cross-subject)
 
@@ -123,8 +130,8 @@ MSR Action3D: 20 actions, 20 Kinect v1 joints, odd subjects train and even subje
 silently). Clips are resampled to {args.window} frames; the encoder is the reference skeleton
 transformer of `examples/train_hacm.py` at its CPU defaults (width 128, depth 4, temporal patch
 4). Each preset is pretrained for {args.epochs} epochs on the training split, then the frozen
-encoder gets a linear probe (BatchNorm without affine + linear layer, SGD, {args.probe_epochs}
-epochs). **Accuracy is the last epoch's**: no checkpoint, epoch or hyperparameter was selected on
+encoder gets a linear probe (BatchNorm without affine + linear layer, SGD, lr 0.1,
+{args.probe_epochs} epochs, batch {args.probe_batch_size}, with the training augmentations). **Accuracy is the last epoch's**: no checkpoint, epoch or hyperparameter was selected on
 the test split. Seeds {", ".join(map(str, args.seeds))}; wall time is per run on the 2-core CPU
 development machine.
 
