@@ -155,3 +155,18 @@ def test_torchrun_two_processes_on_cpu(tmp_path: Path) -> None:
     assert 0.0 <= summary["probe_last_accuracy"] <= 1.0
     assert (tmp_path / "checkpoint-last.pt").is_file()
     assert not list(tmp_path.glob("*.tmp*")), "a temporary checkpoint file was left behind"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("preset", ["hacm", "mae"])
+def test_cuda_run_with_bf16_autocast(train_hacm: ModuleType, preset: str, tmp_path: Path) -> None:
+    argv = [*TINY, "--preset", preset, "--stages", "pretrain,probe", "--output-dir", str(tmp_path)]
+    argv[argv.index("--device") + 1] = "cuda"
+    summary = train_hacm.main(argv)
+    assert summary["device"].startswith("cuda")
+    assert torch.isfinite(torch.tensor(summary["pretrain_final_loss"]))
+    assert 0.0 <= summary["probe_last_accuracy"] <= 1.0
+    # A checkpoint written on the GPU loads on a CPU-only machine with weights_only=True.
+    state = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True, map_location="cpu")
+    assert state["model"]
+    assert all(torch.isfinite(value).all() for value in state["model"].values())
