@@ -13,10 +13,11 @@ and on the raw coordinates.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
-import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -54,6 +55,17 @@ def run_args(args: argparse.Namespace, seed: int, preset: str, stages: str, name
     ]  # fmt: skip
 
 
+def run_once(
+    args: argparse.Namespace, seed: int, preset: str, stages: str, name: str
+) -> dict[str, Any]:
+    """One train_hacm run, or its summary when an earlier invocation already finished it."""
+    finished = args.runs / f"{name}-seed{seed}" / "summary.json"
+    if finished.is_file():
+        summary: dict[str, Any] = json.loads(finished.read_text())
+        return summary
+    return dict(train_hacm.main(run_args(args, seed, preset, stages, name)))
+
+
 def raw_baseline(args: argparse.Namespace, seed: int) -> float:
     """Last-epoch accuracy of the same linear probe on raw, resampled, centred coordinates."""
     context = setup_distributed("cpu")
@@ -87,20 +99,15 @@ def main() -> None:
     args = parser.parse_args()
 
     results: dict[str, list[float]] = {}
-    seconds: dict[str, list[float]] = {}
+    minutes: dict[str, list[float]] = {}
     for seed in args.seeds:
         for preset in PRESETS:
-            started = time.perf_counter()
-            summary = train_hacm.main(run_args(args, seed, preset, "pretrain,probe", preset))
-            seconds.setdefault(preset, []).append(time.perf_counter() - started)
+            summary = run_once(args, seed, preset, "pretrain,probe", preset)
             results.setdefault(preset, []).append(summary["probe_last_accuracy"])
-        started = time.perf_counter()
-        summary = train_hacm.main(run_args(args, seed, "hacm", "baseline", "random-init"))
-        seconds.setdefault("random", []).append(time.perf_counter() - started)
+            minutes.setdefault(preset, []).append(summary["pretrain_seconds"] / 60)
+        summary = run_once(args, seed, "hacm", "baseline", "random-init")
         results.setdefault("random", []).append(summary["baseline_probe_last_accuracy"])
-        started = time.perf_counter()
         results.setdefault("raw", []).append(raw_baseline(args, seed))
-        seconds.setdefault("raw", []).append(time.perf_counter() - started)
 
     labels = {
         "hacm": "HA-CM preset (cross masking, motion target, cross-contrast), pretrained",
@@ -114,9 +121,25 @@ def main() -> None:
         accuracies = results[key]
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         per_seed = ", ".join(f"{a:.3f}" for a in accuracies)
+        cost = f"{statistics.mean(minutes[key]):.1f}" if key in minutes else "—"
         rows.append(
-            f"| {label} | {statistics.mean(accuracies):.3f} ± {spread:.3f} | {per_seed} | "
-            f"{statistics.mean(seconds[key]) / 60:.1f} |"
+            f"| {label} | {statistics.mean(accuracies):.3f} ± {spread:.3f} | {per_seed} | {cost} |"
+        )
+    means = {key: statistics.mean(values) for key, values in results.items()}
+    best = max(PRESETS, key=means.__getitem__)
+    verdict = (
+        f"The best pretrained preset here is **{best}** at {means[best]:.3f}: "
+        f"{means[best] - means['random']:+.3f} against the same encoder at random initialisation "
+        f"and {means[best] - means['raw']:+.3f} against raw coordinates under the same probe. "
+    )
+    if means[best] > means["raw"]:
+        verdict += "Pretraining beats both baselines at this budget."
+    else:
+        verdict += (
+            "At this CPU budget pretraining helps the encoder but does **not** beat the raw "
+            "coordinates: a 128-d mean-pooled feature learned from a few hundred optimiser steps "
+            "on 291 clips against a 1920-d input. Closing that gap (longer pretraining, a GPU "
+            "run, more seeds) is open work; the numbers are reported as measured."
         )
     command = (
         "python docs/scripts/msr_action3d_results.py --data-root ../shared/data/msr-action3d "
@@ -132,12 +155,21 @@ transformer of `examples/train_hacm.py` at its CPU defaults (width 128, depth 4,
 4). Each preset is pretrained for {args.epochs} epochs on the training split, then the frozen
 encoder gets a linear probe (BatchNorm without affine + linear layer, SGD, lr 0.1,
 {args.probe_epochs} epochs, batch {args.probe_batch_size}, with the training augmentations). **Accuracy is the last epoch's**: no checkpoint, epoch or hyperparameter was selected on
-the test split. Seeds {", ".join(map(str, args.seeds))}; wall time is per run on the 2-core CPU
-development machine.
+the test split. Seeds {", ".join(map(str, args.seeds))}; pretraining wall time is per run on
+the 2-core CPU development machine. Rerunning the script reuses runs whose `summary.json`
+exists under `--runs`.
 
-| encoder | last-epoch accuracy (mean ± sd) | per seed | minutes per run |
+| encoder | last-epoch accuracy (mean ± sd) | per seed | pretraining minutes (CPU) |
 |---|---|---|---|
 {chr(10).join(rows)}
+
+{verdict}
+
+How these settings were chosen: a first run with 40 pretraining epochs and a probe of batch 128
+for 50 epochs (3 optimiser steps per epoch on 291 clips) left the probe's *training* loss still
+falling at its last epoch, so the probe was given batch 32 and 100 epochs and pretraining 80
+epochs; nothing was chosen from test accuracy. That first run gave, for seed 0: HA-CM 0.487,
+MAE 0.473, MAMP 0.411, random initialisation 0.385, raw coordinates 0.607.
 
 Chance is 0.05. The dataset README puts a plain linear classifier on raw, resampled, centred
 coordinates at roughly 0.50–0.71.
