@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from skelmask.data import SkeletonArrays, SkeletonDataset, load_msr_action3d, synthetic_splits
-from skelmask.models import SkeletonClassifier, SkeletonMAE, create_mae
+from skelmask.models import SkeletonClassifier, SkeletonEncoder, SkeletonMAE, create_mae
 from skelmask.training import (
     DistributedContext,
     FinetuneConfig,
@@ -196,9 +196,10 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
         seed=args.seed,
         num_workers=args.workers,
     )
-    if "probe" in args.stages:
+
+    def probe(model: SkeletonEncoder, key: str) -> None:
         result = linear_probe(
-            encoder,
+            model,
             train_set,
             test_set,
             train_arrays.num_classes,
@@ -206,8 +207,11 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
             context=context,
             logger=logger,
         )
-        summary["probe_last_accuracy"] = result.last_accuracy
-        summary["probe_best_accuracy"] = result.best_accuracy
+        summary[f"{key}_last_accuracy"] = result.last_accuracy
+        summary[f"{key}_best_accuracy"] = result.best_accuracy
+
+    if "probe" in args.stages:
+        probe(encoder, "probe")
     if "knn" in args.stages:
         train_features, train_labels = extract_features(
             encoder, train_eval_set, batch_size=args.batch_size, context=context
@@ -220,18 +224,7 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
         )
     if "baseline" in args.stages:
         torch.manual_seed(args.seed)
-        untrained = build_mae(args, train_arrays.layout, channels).encoder
-        result = linear_probe(
-            untrained,
-            train_set,
-            test_set,
-            train_arrays.num_classes,
-            probe_config,
-            context=context,
-            logger=logger,
-        )
-        summary["baseline_probe_last_accuracy"] = result.last_accuracy
-        summary["baseline_probe_best_accuracy"] = result.best_accuracy
+        probe(build_mae(args, train_arrays.layout, channels).encoder, "baseline_probe")
     if "finetune" in args.stages:
         classifier = SkeletonClassifier(
             copy.deepcopy(encoder), train_arrays.num_classes, head="finetune", dropout=0.3
