@@ -90,6 +90,7 @@ def mask_result_from_bool(
     scores: torch.Tensor | None = None,
     probs: torch.Tensor | None = None,
     branch: torch.Tensor | None = None,
+    validate: bool = True,
 ) -> MaskResult:
     """Builds a :class:`MaskResult` from a bool mask with exactly ``num_keep`` False per row.
 
@@ -102,6 +103,9 @@ def mask_result_from_bool(
         probs: Optional float ``(B, L)`` sampling weights.
         branch: Optional int64 ``(B, L)`` branch id of every token; it is gathered to the
             visible tokens, giving ``MaskResult.branch`` of shape ``(B, K)``.
+        validate: Check that every row keeps ``num_keep`` tokens. The check reads a value
+            back from the device (a synchronisation on CUDA); skelmask's maskers build exact
+            counts by construction and turn it off.
 
     Returns:
         The mask result.
@@ -115,7 +119,7 @@ def mask_result_from_bool(
         raise ValueError(
             f"mask must have shape (B, L) with L = Tp·Vp = {num_tokens}, got {tuple(mask.shape)}"
         )
-    if not torch.compiler.is_compiling():
+    if validate and not torch.compiler.is_compiling():
         kept = (~mask).sum(dim=1)
         if not bool((kept == num_keep).all()):
             raise ValueError(

@@ -107,6 +107,7 @@ class Masker(nn.Module, ABC):
             (time_patches, joint_patches),
             scores=decision.scores,
             probs=decision.probs,
+            validate=False,
         )
 
     def num_hidden(self, grid_size: tuple[int, int]) -> int:

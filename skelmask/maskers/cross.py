@@ -209,6 +209,7 @@ class CrossMasker(Masker):
             scores=decision.scores,
             probs=decision.probs,
             branch=plan.ids.expand(batch, -1),
+            validate=False,
         )
 
     def decide(
