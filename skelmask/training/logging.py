@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from skelmask._progress import progress
 
 __all__ = ["MetricLogger", "progress"]
-
-_T = TypeVar("_T")
 
 _console = logging.getLogger("skelmask.training")
 
@@ -30,6 +28,8 @@ class MetricLogger:
     Examples:
         >>> import json, tempfile
         >>> from pathlib import Path
+
+    from skelmask._progress import progress
         >>> from skelmask.training import MetricLogger
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     logger = MetricLogger(Path(folder) / "log.jsonl")
@@ -53,33 +53,3 @@ class MetricLogger:
             with self.path.open("a", encoding="utf-8") as handle:
                 handle.write(line + "\n")
         _console.info(line)
-
-
-def progress(
-    iterable: Iterable[_T], *, total: int | None = None, desc: str = "", enabled: bool = True
-) -> Iterable[_T]:
-    """Wraps ``iterable`` in a tqdm bar when tqdm is installed (``skelmask[train]``) and enabled.
-
-    Args:
-        iterable: What to iterate over.
-        total: Length for the bar, when ``iterable`` has no ``len``.
-        desc: Bar label.
-        enabled: ``False`` (e.g. on ranks other than 0) returns ``iterable`` unchanged.
-
-    Returns:
-        An iterable over the same items.
-
-    Examples:
-        >>> from skelmask.training import progress
-        >>> list(progress(range(3), enabled=False))
-        [0, 1, 2]
-    """
-    if not enabled:
-        return iterable
-    try:
-        # Imported lazily: tqdm is optional and `import skelmask` must not load it.
-        tqdm = importlib.import_module("tqdm")
-    except ImportError:
-        return iterable
-    bar: Iterable[_T] = tqdm.tqdm(iterable, total=total, desc=desc, leave=False)
-    return bar
