@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from skelmask import distributed
 from skelmask.data import (
+    ReadReport,
     SkeletonArrays,
     SkeletonDataset,
+    SkeletonFileError,
     generate_synthetic_actions,
     load_msr_action3d,
+    load_npz,
+    load_ntu,
+    load_nw_ucla,
+    load_pku_mmd,
+    load_pyskl,
     synthetic_splits,
 )
 from skelmask.layouts import SkeletonLayout, get_layout, list_layouts, register_layout
@@ -99,11 +106,13 @@ __all__ = [
     "PretrainConfig",
     "ProbeConfig",
     "RandomMasker",
+    "ReadReport",
     "ScoreGuidedMasker",
     "SkeletonArrays",
     "SkeletonClassifier",
     "SkeletonDataset",
     "SkeletonEncoder",
+    "SkeletonFileError",
     "SkeletonLayout",
     "SkeletonMAE",
     "__version__",
@@ -126,6 +135,11 @@ __all__ = [
     "list_layouts",
     "load_checkpoint",
     "load_msr_action3d",
+    "load_npz",
+    "load_ntu",
+    "load_nw_ucla",
+    "load_pku_mmd",
+    "load_pyskl",
     "mask_result_from_bool",
     "motion_target",
     "normalize_patches",

@@ -1,23 +1,53 @@
-"""Skeleton data: in-memory arrays, a procedural default dataset, MSR Action3D and transforms.
+"""Skeleton data: readers, prepared files, a procedural default dataset and transforms.
 
 Everything here uses the ``(N, C, T, V, M)`` dataset-boundary convention of pyskl and MAMP:
 :class:`SkeletonArrays` holds a whole dataset, :class:`SkeletonDataset` turns it into
-fixed-window ``(C, window, V, M)`` training or evaluation clips.
+fixed-window ``(C, window, V, M)`` training or evaluation clips. Readers cover raw NTU RGB+D
+60/120, PKU-MMD, MAMP/CTR-GCN ``.npz``, pyskl pickles, MSR Action3D and NW-UCLA; each reports
+what it rejected and cleaned in a :class:`ReadReport`.
 """
 
 from __future__ import annotations
 
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.dataset import SkeletonDataset, crop_and_resize, rotate, rotation_matrix
+from skelmask.data.errors import ReadReport, SkeletonFileError
+from skelmask.data.formats import load_npz, load_pyskl
 from skelmask.data.msr_action3d import load_msr_action3d
+from skelmask.data.ntu import (
+    NTU_BENCHMARKS,
+    NTUName,
+    clean_ntu_sequence,
+    load_ntu,
+    ntu_split,
+    parse_ntu_name,
+    read_ntu_skeleton,
+)
+from skelmask.data.nw_ucla import load_nw_ucla
+from skelmask.data.pku_mmd import load_pku_mmd, read_pku_labels, read_pku_skeleton
 from skelmask.data.synthetic import generate_synthetic_actions, synthetic_splits
 
 __all__ = [
+    "NTU_BENCHMARKS",
+    "NTUName",
+    "ReadReport",
     "SkeletonArrays",
     "SkeletonDataset",
+    "SkeletonFileError",
+    "clean_ntu_sequence",
     "crop_and_resize",
     "generate_synthetic_actions",
     "load_msr_action3d",
+    "load_npz",
+    "load_ntu",
+    "load_nw_ucla",
+    "load_pku_mmd",
+    "load_pyskl",
+    "ntu_split",
+    "parse_ntu_name",
+    "read_ntu_skeleton",
+    "read_pku_labels",
+    "read_pku_skeleton",
     "rotate",
     "rotation_matrix",
     "synthetic_splits",

@@ -36,6 +36,15 @@ class SkeletonFileError(ValueError):
         location = self.path if line is None else f"{self.path}:{line}"
         super().__init__(f"{location}: {reason}")
 
+    def __reduce__(self) -> tuple[object, tuple[str, str, int | None]]:
+        # The keyword-only ``line`` defeats BaseException's default pickling, and readers send
+        # these errors back from worker processes.
+        return _rebuild_file_error, (self.path, self.reason, self.line)
+
+
+def _rebuild_file_error(path: str, reason: str, line: int | None) -> SkeletonFileError:
+    return SkeletonFileError(path, reason, line=line)
+
 
 def check_on_error(on_error: object) -> None:
     """Raises ``ValueError`` unless ``on_error`` is ``"raise"`` or ``"skip"``."""

@@ -1,0 +1,481 @@
+"""Readers for two prepared-dataset formats: MAMP / CTR-GCN ``.npz`` files and pyskl pickles.
+
+**MAMP / CTR-GCN npz** (used by MAMP, HA-CM and CTR-GCN-derived repositories): arrays
+``x_train`` ``(N, T, D)``, one-hot ``y_train`` ``(N, num_classes)`` and the same for
+``x_test`` / ``y_test``. Every frame's ``D = M·V·3`` values are ordered person, joint, ``x y z``
+(``D = 150`` = 2 persons × 25 joints × 3 for NTU RGB+D). The arrays are already preprocessed
+(centred, padded to ``T``, usually 300), so :func:`load_npz` only reorders them to
+``(N, 3, T, V, M)``.
+
+**pyskl / mmaction2 annotation pickles** (``ntu60_3danno.pkl``, ``ntu60_hrnet.pkl``,
+``ntu120_2d.pkl`` …): a dict ``{"split": {name: [frame_dir, ...]}, "annotations": [...]}``
+whose annotations are dicts with ``frame_dir``, ``label`` (0-based), ``total_frames``,
+``keypoint`` ``(M, T, V, C)`` and, for 2D poses, ``keypoint_score`` ``(M, T, V)``.
+:func:`load_pyskl` reads them without mmcv.
+
+Pickle executes code: unpickling calls whatever callables the file names, so a crafted file
+can run arbitrary commands. :func:`load_pyskl` therefore uses a restricted unpickler that only
+resolves the few globals a pyskl file needs (numpy's array, dtype and scalar reconstruction
+functions and ``_codecs.encode``, which protocols 0–2 use for raw bytes) and a handful of
+harmless builtin containers; any other global is refused with a :class:`SkeletonFileError`.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from skelmask.data.arrays import SkeletonArrays
+from skelmask.data.errors import OnError, ReadReport, SkeletonFileError, check_on_error
+from skelmask.layouts import get_layout
+
+__all__ = ["load_npz", "load_pyskl"]
+
+_NPZ_SPLITS = ("train", "test")
+# Samples checked at once: bounds the temporary arrays for NTU-120-sized files.
+_NPZ_CHUNK = 1024
+_LAYOUT_BY_JOINTS = {25: "nturgb+d", 17: "coco", 18: "openpose"}
+
+
+def load_npz(
+    path: str | Path, *, layout: str = "nturgb+d", on_error: OnError = "raise"
+) -> tuple[dict[str, SkeletonArrays], ReadReport]:
+    """Loads a MAMP / CTR-GCN ``.npz`` file (``x_train``, ``y_train``, ``x_test``, ``y_test``).
+
+    Args:
+        path: The ``.npz`` file. Either split may be absent, but each ``x_<split>`` needs its
+            ``y_<split>`` and at least one split must be present.
+        layout: Registered layout of the joints; ``D`` must equal ``M·V·3`` for its ``V``.
+        on_error: For a bad sample (a non-finite value, all zeros, a ``y`` row that is not
+            one-hot): ``"raise"`` the :class:`SkeletonFileError`, or ``"skip"`` it and list it
+            in the report. A bad file (unreadable, missing or mis-shaped arrays) always raises.
+
+    Returns:
+        ``({"train": ..., "test": ...}, report)`` for the splits present: :class:`SkeletonArrays`
+        with ``data`` of shape ``(N, 3, T, V, M)`` float32, ``num_classes`` the width of ``y``,
+        ``lengths`` the last frame with a non-zero value plus one, names ``"<split>_<index>"``
+        (index into ``x_<split>``).
+
+    Raises:
+        SkeletonFileError: For a bad file, and with ``on_error="raise"`` for the first bad
+            sample; the message names the array key and the sample index.
+        ValueError: If ``on_error`` is invalid.
+        KeyError: If ``layout`` is not registered.
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "ntu.npz"
+        >>> x = np.zeros((2, 300, 150), dtype=np.float32)
+        >>> x[:, :40] = 1.0
+        >>> np.savez(path, x_train=x, y_train=np.eye(60)[[3, 7]], x_test=x, y_test=np.eye(60)[:2])
+        >>> splits, report = load_npz(path)
+        >>> splits["train"].data.shape, splits["train"].labels.tolist(), splits["test"].lengths
+        ((2, 3, 300, 25, 2), [3, 7], array([40, 40]))
+    """
+    check_on_error(on_error)
+    num_joints = get_layout(layout).num_joints
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise SkeletonFileError(path, f"cannot read the .npz file ({error})") from error
+    present = [split for split in _NPZ_SPLITS if f"x_{split}" in arrays or f"y_{split}" in arrays]
+    if not present:
+        raise SkeletonFileError(
+            path, f"no x_train/y_train or x_test/y_test arrays; found keys {sorted(arrays)}"
+        )
+    num_classes: int | None = None
+    report = ReadReport()
+    result: dict[str, SkeletonArrays] = {}
+    for split in present:
+        x_key, y_key = f"x_{split}", f"y_{split}"
+        for key in (x_key, y_key):
+            if key not in arrays:
+                raise SkeletonFileError(path, f"{key} is missing (found keys {sorted(arrays)})")
+        x, y = arrays[x_key], arrays[y_key]
+        persons = _npz_persons(path, x_key, x, num_joints, layout)
+        if not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
+            raise SkeletonFileError(path, f"{y_key} must hold numbers, got dtype {y.dtype}")
+        if y.ndim != 2 or len(y) != len(x):
+            raise SkeletonFileError(
+                path, f"{y_key} must have shape (N, num_classes) with N = {len(x)}, got {y.shape}"
+            )
+        if num_classes is not None and y.shape[1] != num_classes:
+            raise SkeletonFileError(
+                path, f"{y_key} has {y.shape[1]} classes but the other split has {num_classes}"
+            )
+        num_classes = int(y.shape[1])
+        if num_classes < 1:
+            raise SkeletonFileError(path, f"{y_key} has no class column, shape {y.shape}")
+        result[split] = _npz_split(path, split, x, y, num_joints, persons, layout, on_error, report)
+    return result, report
+
+
+def _npz_persons(path: str | Path, key: str, x: npt.NDArray[Any], joints: int, layout: str) -> int:
+    if x.ndim != 3 or min(x.shape[1:]) < 1:
+        raise SkeletonFileError(path, f"{key} must have shape (N, T, M·V·3), got {x.shape}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise SkeletonFileError(path, f"{key} must hold real numbers, got dtype {x.dtype}")
+    values = x.shape[2]
+    if values % (joints * 3):
+        raise SkeletonFileError(
+            path,
+            f"{key} has {values} values per frame, which is not M·V·3 for layout {layout!r} "
+            f"with V = {joints} joints",
+        )
+    return int(values // (joints * 3))
+
+
+def _npz_split(
+    path: str | Path,
+    split: str,
+    x: npt.NDArray[Any],
+    y: npt.NDArray[Any],
+    joints: int,
+    persons: int,
+    layout: str,
+    on_error: OnError,
+    report: ReadReport,
+) -> SkeletonArrays:
+    """Validates one split sample by sample and reorders it to ``(N, 3, T, V, M)``."""
+    num_samples, frames, _ = x.shape
+    keep: list[int] = []
+    lengths: list[int] = []
+    for begin in range(0, num_samples, _NPZ_CHUNK):
+        xs = np.asarray(x[begin : begin + _NPZ_CHUNK], dtype=np.float32)
+        ys = np.asarray(y[begin : begin + _NPZ_CHUNK])
+        finite = np.asarray(np.isfinite(xs).all(axis=(1, 2)))
+        frame_used = np.asarray((xs != 0.0).any(axis=2))  # (n, T)
+        nonzero = np.asarray(frame_used.any(axis=1))
+        last = frames - np.argmax(frame_used[:, ::-1], axis=1)
+        with np.errstate(invalid="ignore"):
+            one_hot = np.asarray(((ys == 0) | (ys == 1)).all(axis=1) & (ys.sum(axis=1) == 1))
+        for offset in range(len(xs)):
+            index = begin + offset
+            report.read += 1
+            if not finite[offset]:
+                reason = f"x_{split}[{index}]: non-finite value (NaN or inf)"
+            elif not one_hot[offset]:
+                reason = f"y_{split}[{index}]: row is not one-hot: {ys[offset].tolist()[:10]}"
+            elif not nonzero[offset]:
+                reason = f"x_{split}[{index}]: sample is all zeros"
+            else:
+                keep.append(index)
+                lengths.append(int(last[offset]))
+                continue
+            report.add_error(SkeletonFileError(path, reason), on_error)
+    kept = np.asarray(keep, dtype=np.int64)
+    data = np.asarray(x[kept], dtype=np.float32).reshape(len(kept), frames, persons, joints, 3)
+    report.kept += len(kept)
+    return SkeletonArrays(
+        data=np.ascontiguousarray(data.transpose(0, 4, 1, 3, 2)),
+        labels=np.argmax(np.asarray(y[kept]), axis=1).astype(np.int64),
+        lengths=np.asarray(lengths, dtype=np.int64),
+        layout=layout,
+        num_classes=int(y.shape[1]),
+        names=[f"{split}_{i}" for i in keep],
+    )
+
+
+def load_pyskl(
+    path: str | Path, *, layout: str | None = None, on_error: OnError = "raise"
+) -> tuple[dict[str, SkeletonArrays], ReadReport]:
+    """Loads a pyskl / mmaction2 skeleton annotation pickle, one dataset per split.
+
+    Keypoints stored as float16 (pyskl's NTU 3D files) are returned as float32. 2D annotations
+    with a ``keypoint_score`` become ``C = 3`` channels ``(x, y, score)``; 3D ones keep
+    ``(x, y, z)``. Samples are zero-padded to the most frames ``T`` and the most persons ``M``
+    of any annotation in the file, so every split shares ``(C, T, V, M)``.
+
+    ``num_classes`` is the largest label in the file plus one (pyskl stores no class count),
+    so a file whose highest classes are missing gets fewer classes than its dataset has.
+
+    Args:
+        path: The ``.pkl`` file.
+        layout: Registered layout name; ``None`` infers it from ``V`` (25 → ``"nturgb+d"``,
+            17 → ``"coco"``, 18 → ``"openpose"``).
+        on_error: For a bad annotation (a keypoint shape that disagrees with ``total_frames``,
+            a missing or bad field, a bad label, a non-finite value, a joint or channel count
+            unlike the others, a repeated ``frame_dir``) or a ``frame_dir`` listed in a split but
+            absent: ``"raise"`` the :class:`SkeletonFileError`, or ``"skip"`` it and list it in
+            the report. A bad file (unreadable, a forbidden global, no ``split`` or
+            ``annotations``) always raises. Annotations listed in no split are reported as
+            not used.
+
+    Returns:
+        ``({split name: arrays}, report)`` keyed by pyskl's split names (e.g. ``"xsub_train"``,
+        ``"xsub_val"``): :class:`SkeletonArrays` with ``data`` of shape ``(N, C, T, V, M)``
+        float32, samples in the split's order, names the ``frame_dir`` ids, ``lengths`` the
+        ``total_frames``. The report counts annotations read and samples kept over all splits
+        (an annotation listed in two splits counts twice).
+
+    Raises:
+        SkeletonFileError: For a bad file, and with ``on_error="raise"`` for the first bad
+            annotation (the message names its ``frame_dir``).
+        ValueError: If ``on_error`` is invalid.
+        KeyError: If ``layout`` is not registered.
+
+    Examples:
+        >>> import pickle, tempfile
+        >>> from pathlib import Path
+        >>> path = Path(tempfile.mkdtemp()) / "toy.pkl"
+        >>> keypoint = np.ones((1, 30, 25, 3), dtype=np.float16)
+        >>> annotation = dict(frame_dir="S001C001P001R001A001", label=0, total_frames=30)
+        >>> annotation["keypoint"] = keypoint
+        >>> toy = dict(split={"xsub_train": ["S001C001P001R001A001"]}, annotations=[annotation])
+        >>> _ = path.write_bytes(pickle.dumps(toy))
+        >>> splits, report = load_pyskl(path)
+        >>> arrays = splits["xsub_train"]
+        >>> arrays.data.shape, arrays.data.dtype, arrays.layout
+        ((1, 3, 30, 25, 1), dtype('float32'), 'nturgb+d')
+    """
+    check_on_error(on_error)
+    content = _unpickle(path)
+    if not isinstance(content, Mapping) or not {"split", "annotations"} <= content.keys():
+        found = sorted(map(str, content.keys())) if isinstance(content, Mapping) else None
+        raise SkeletonFileError(
+            path,
+            f"expected a dict with 'split' and 'annotations', got {type(content).__name__}"
+            + (f" with keys {found}" if found is not None else ""),
+        )
+    splits, annotations = content["split"], content["annotations"]
+    if not isinstance(splits, Mapping) or not all(
+        isinstance(ids, (list, tuple)) and all(isinstance(i, str) for i in ids)
+        for ids in splits.values()
+    ):
+        raise SkeletonFileError(path, "'split' must map split names to lists of frame_dir strings")
+    if not isinstance(annotations, (list, tuple)):
+        raise SkeletonFileError(
+            path, f"'annotations' must be a list, got {type(annotations).__name__}"
+        )
+    report = ReadReport(read=len(annotations))
+    joints = None if layout is None else get_layout(layout).num_joints
+    samples, rejected = _read_annotations(path, annotations, joints, on_error, report)
+    if layout is None:
+        layout = _infer_layout(path, next(iter(samples.values()), None))
+    members: dict[str, list[_PysklSample]] = {}
+    for name, ids in splits.items():
+        members[str(name)] = []
+        for frame_dir in ids:
+            if frame_dir in samples:
+                members[str(name)].append(samples[frame_dir])
+            elif frame_dir not in rejected:
+                absent = SkeletonFileError(
+                    path, f"{frame_dir!r}: listed in split {name!r} but has no annotation"
+                )
+                report.add_error(absent, on_error)
+    listed = {sample.frame_dir for group in members.values() for sample in group}
+    report.rejected.extend(
+        f"{frame_dir}: listed in no split; not used"
+        for frame_dir in samples
+        if frame_dir not in listed
+    )
+    first = next(iter(samples.values()), None)
+    shape = (
+        1 if first is None else first.keypoint.shape[3],
+        max((s.keypoint.shape[1] for s in samples.values()), default=1),
+        get_layout(layout).num_joints,
+        max((s.keypoint.shape[0] for s in samples.values()), default=1),
+    )
+    num_classes = max((s.label for s in samples.values()), default=0) + 1
+    result = {
+        name: _pyskl_arrays(group, shape, layout, num_classes) for name, group in members.items()
+    }
+    report.kept = sum(len(arrays) for arrays in result.values())
+    return result, report
+
+
+def _read_annotations(
+    path: str | Path,
+    annotations: Sequence[object],
+    joints: int | None,
+    on_error: OnError,
+    report: ReadReport,
+) -> tuple[dict[str, _PysklSample], set[str]]:
+    """The valid annotations by ``frame_dir``, and the ``frame_dir`` of every rejected one."""
+    samples: dict[str, _PysklSample] = {}
+    rejected: set[str] = set()
+    for position, annotation in enumerate(annotations):
+        try:
+            sample = _pyskl_sample(path, position, annotation, joints)
+            if sample.frame_dir in samples:
+                raise SkeletonFileError(path, f"{sample.frame_dir!r}: frame_dir appears twice")
+            if samples:
+                _check_like(path, sample, next(iter(samples.values())))
+        except SkeletonFileError as error:
+            report.add_error(error, on_error)
+            if isinstance(annotation, Mapping) and isinstance(annotation.get("frame_dir"), str):
+                rejected.add(annotation["frame_dir"])
+            continue
+        samples[sample.frame_dir] = sample
+    return samples, rejected
+
+
+class _PysklSample(NamedTuple):
+    frame_dir: str
+    label: int
+    keypoint: npt.NDArray[np.float32]  # (M, T, V, C), the score appended as the last channel
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Resolves only the globals in ``_ALLOWED_GLOBALS``; see the module docstring for why."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[module, name]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"global {module}.{name} is not allowed in a skeleton annotation pickle"
+            ) from None
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    # The callables come from numpy's own pickling (not from imports of numpy's private modules),
+    # so they are the right ones on numpy 1 and 2; files written by numpy 1 name "numpy.core",
+    # numpy 2 writes "numpy._core", and both are mapped without importing either name.
+    array = np.zeros(1, dtype=np.float32)
+    reconstruct = array.__reduce__()[0]
+    from_buffer = array.__reduce_ex__(5)[0]
+    scalar = np.float32(0).__reduce__()[0]
+    allowed: dict[tuple[str, str], Any] = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _codecs_encode,
+    }
+    for core in ("numpy.core", "numpy._core"):
+        allowed[f"{core}.multiarray", "_reconstruct"] = reconstruct
+        allowed[f"{core}.multiarray", "scalar"] = scalar
+        allowed[f"{core}.numeric", "_frombuffer"] = from_buffer
+    for builtin in (set, frozenset, bytearray, complex, slice):
+        allowed["builtins", builtin.__name__] = builtin
+    return allowed
+
+
+def _codecs_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    """``_codecs.encode`` for the text-to-bytes calls that pickle protocols 0–2 emit."""
+    return text.encode(encoding, errors)
+
+
+_ALLOWED_GLOBALS = _allowed_globals()
+
+
+def _unpickle(path: str | Path) -> object:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise SkeletonFileError(path, f"cannot read the file ({error})") from error
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data)).load()
+    except pickle.UnpicklingError as error:
+        raise SkeletonFileError(path, f"cannot unpickle: {error}") from error
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+        raise SkeletonFileError(path, f"not a valid pickle ({error})") from error
+
+
+def _pyskl_sample(
+    path: str | Path, position: int, annotation: object, joints: int | None
+) -> _PysklSample:
+    """One validated annotation; raises :class:`SkeletonFileError` naming its ``frame_dir``."""
+    if not isinstance(annotation, Mapping):
+        raise SkeletonFileError(
+            path, f"annotations[{position}]: expected a dict, got {type(annotation).__name__}"
+        )
+    frame_dir = annotation.get("frame_dir")
+    if not isinstance(frame_dir, str):
+        raise SkeletonFileError(
+            path, f"annotations[{position}]: frame_dir must be a string, got {frame_dir!r}"
+        )
+
+    def fail(reason: str) -> SkeletonFileError:
+        return SkeletonFileError(path, f"{frame_dir!r}: {reason}")
+
+    missing = [key for key in ("label", "total_frames", "keypoint") if key not in annotation]
+    if missing:
+        raise fail(f"missing {', '.join(missing)}")
+    label, total_frames = annotation["label"], annotation["total_frames"]
+    if not _is_int(label) or label < 0:
+        raise fail(f"label must be an integer >= 0, got {label!r}")
+    if not _is_int(total_frames) or total_frames < 1:
+        raise fail(f"total_frames must be an integer >= 1, got {total_frames!r}")
+    keypoint = annotation["keypoint"]
+    if not isinstance(keypoint, np.ndarray) or keypoint.ndim != 4:
+        shape = getattr(keypoint, "shape", type(keypoint).__name__)
+        raise fail(f"keypoint must be an array (M, T, V, C), got {shape}")
+    persons, frames, num_joints, channels = keypoint.shape
+    if frames != total_frames:
+        raise fail(f"keypoint has T = {frames} frames but total_frames = {total_frames}")
+    if persons < 1 or channels not in (2, 3):
+        raise fail(f"keypoint shape (M, T, V, C) = {keypoint.shape} needs M >= 1 and C 2 or 3")
+    if joints is not None and num_joints != joints:
+        raise fail(f"keypoint has V = {num_joints} joints, expected {joints}")
+    coordinates = keypoint.astype(np.float32)
+    score = annotation.get("keypoint_score")
+    if score is not None:
+        if channels != 2:
+            raise fail(f"keypoint_score given for keypoints with C = {channels}; expected C = 2")
+        if not isinstance(score, np.ndarray) or score.shape != keypoint.shape[:3]:
+            shape = getattr(score, "shape", type(score).__name__)
+            raise fail(
+                f"keypoint_score must have shape (M, T, V) = {keypoint.shape[:3]}, got {shape}"
+            )
+        coordinates = np.concatenate([coordinates, score.astype(np.float32)[..., None]], axis=-1)
+    if not np.isfinite(coordinates).all():
+        raise fail("keypoint or keypoint_score holds a non-finite value")
+    return _PysklSample(frame_dir, int(label), coordinates)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_like(path: str | Path, sample: _PysklSample, reference: _PysklSample) -> None:
+    """Every annotation must share the joint and channel counts of the first kept one."""
+    for axis, what in ((2, "joints V"), (3, "channels C")):
+        if sample.keypoint.shape[axis] != reference.keypoint.shape[axis]:
+            raise SkeletonFileError(
+                path,
+                f"{sample.frame_dir!r}: {sample.keypoint.shape[axis]} {what}, but "
+                f"{reference.frame_dir!r} has {reference.keypoint.shape[axis]}",
+            )
+
+
+def _infer_layout(path: str | Path, sample: _PysklSample | None) -> str:
+    if sample is None:
+        raise SkeletonFileError(path, "no usable annotation to infer the layout from; pass layout")
+    joints = sample.keypoint.shape[2]
+    if joints not in _LAYOUT_BY_JOINTS:
+        raise SkeletonFileError(
+            path,
+            f"cannot infer the layout of V = {joints} joints (known: "
+            f"{', '.join(f'{v} → {n!r}' for v, n in _LAYOUT_BY_JOINTS.items())}); pass layout",
+        )
+    return _LAYOUT_BY_JOINTS[joints]
+
+
+def _pyskl_arrays(
+    samples: Sequence[_PysklSample],
+    shape: tuple[int, int, int, int],
+    layout: str,
+    num_classes: int,
+) -> SkeletonArrays:
+    """Stacks samples into ``(N, C, T, V, M)`` with ``shape = (C, T, V, M)``, zero-padded."""
+    data = np.zeros((len(samples), *shape), dtype=np.float32)
+    for n, sample in enumerate(samples):
+        persons, frames = sample.keypoint.shape[:2]
+        data[n, :, :frames, :, :persons] = sample.keypoint.transpose(3, 1, 2, 0)
+    return SkeletonArrays(
+        data=data,
+        labels=np.array([sample.label for sample in samples], dtype=np.int64),
+        lengths=np.array([sample.keypoint.shape[1] for sample in samples], dtype=np.int64),
+        layout=layout,
+        num_classes=num_classes,
+        names=[sample.frame_dir for sample in samples],
+    )
