@@ -507,7 +507,7 @@ class _CleanedFile:
 
 @dataclass(frozen=True)
 class _FailedFile:
-    """A worker's result for a bad file (a :class:`SkeletonFileError` does not survive pickling)."""
+    """A worker's result for a bad file: returned, not raised, so one bad file stops no others."""
 
     reason: str
     line: int | None

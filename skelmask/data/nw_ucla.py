@@ -133,7 +133,7 @@ class _Sequence(NamedTuple):
 
 
 class _Failure(NamedTuple):
-    # SkeletonFileError does not survive pickling back from a worker, so its parts travel.
+    # Returned, not raised, by a worker so that one bad file does not stop the others.
     path: str
     reason: str
 

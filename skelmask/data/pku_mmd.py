@@ -349,7 +349,7 @@ class _Segment(NamedTuple):
 class _VideoResult(NamedTuple):
     segments: list[_Segment]
     cleaned: list[str]
-    # (path, reason, line): SkeletonFileError does not survive pickling back from a worker.
+    # (path, reason, line) of every bad segment: returned, not raised, so the rest are kept.
     errors: list[tuple[str, str, int | None]]
 
 
