@@ -5,6 +5,8 @@ linear-probes it, on CUDA when present (bf16 autocast) and on CPU otherwise, in 
 
     python examples/train_hacm.py
     python examples/train_hacm.py --preset mamp --data msr-action3d --data-root ../shared/data/msr-action3d
+    python examples/train_hacm.py --data prepared --window 120 \
+        --train-file prepared/ntu60-xsub-train.npz --test-file prepared/ntu60-xsub-test.npz
     torchrun --standalone --nproc_per_node 4 examples/train_hacm.py --epochs 400 --batch-size 32
 
 Every stage writes JSON lines to ``<output-dir>/metrics.jsonl``; pretraining writes
@@ -24,7 +26,13 @@ from typing import Any
 
 import torch
 
-from skelmask.data import SkeletonArrays, SkeletonDataset, load_msr_action3d, synthetic_splits
+from skelmask.data import (
+    SkeletonArrays,
+    SkeletonDataset,
+    load_msr_action3d,
+    load_prepared,
+    synthetic_splits,
+)
 from skelmask.models import SkeletonClassifier, SkeletonEncoder, SkeletonMAE, create_mae
 from skelmask.training import (
     DistributedContext,
@@ -58,8 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "encoder at random initialisation",
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--data", choices=("synthetic", "msr-action3d"), default="synthetic")
+    data.add_argument(
+        "--data", choices=("synthetic", "msr-action3d", "prepared"), default="synthetic"
+    )
     data.add_argument("--data-root", type=Path, help="dataset folder (msr-action3d)")
+    data.add_argument(
+        "--train-file", type=Path, help="training split written by `skelmask prepare` (prepared)"
+    )
+    data.add_argument("--test-file", type=Path, help="test split written by `skelmask prepare`")
     data.add_argument("--layout", default="nturgb+d", help="layout of the synthetic data")
     data.add_argument("--window", type=int, default=32, help="frames per clip fed to the model")
     model = parser.add_argument_group("model")
@@ -100,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.stages = stages
     if args.data == "msr-action3d" and args.data_root is None:
         parser.error("--data msr-action3d needs --data-root (the folder holding index.csv)")
+    if args.data == "prepared" and (args.train_file is None or args.test_file is None):
+        parser.error("--data prepared needs --train-file and --test-file (from skelmask prepare)")
     return args
 
 
@@ -107,6 +123,14 @@ def load_data(args: argparse.Namespace) -> tuple[SkeletonArrays, SkeletonArrays,
     """Train and test arrays of the chosen source, and the problems found while reading."""
     if args.data == "msr-action3d":
         return load_msr_action3d(args.data_root)
+    if args.data == "prepared":
+        train, test = load_prepared(args.train_file), load_prepared(args.test_file)
+        if (train.layout, train.num_classes) != (test.layout, test.num_classes):
+            raise SystemExit(
+                f"--train-file and --test-file disagree: layout/classes "
+                f"{train.layout}/{train.num_classes} against {test.layout}/{test.num_classes}"
+            )
+        return train, test, []
     train, test = synthetic_splits(layout=args.layout, seed=args.seed)
     return train, test, []
 
@@ -154,6 +178,7 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
     summary: dict[str, Any] = {
         "preset": args.preset,
         "data": args.data,
+        "layout": train_arrays.layout,
         "train_samples": len(train_set),
         "test_samples": len(test_set),
         "num_classes": train_arrays.num_classes,

@@ -18,7 +18,9 @@ from skelmask.data import (
     load_ntu,
     load_nw_ucla,
     load_pku_mmd,
+    load_prepared,
     load_pyskl,
+    save_prepared,
     synthetic_splits,
 )
 from skelmask.layouts import SkeletonLayout, get_layout, list_layouts, register_layout
@@ -139,6 +141,7 @@ __all__ = [
     "load_ntu",
     "load_nw_ucla",
     "load_pku_mmd",
+    "load_prepared",
     "load_pyskl",
     "mask_result_from_bool",
     "motion_target",
@@ -150,6 +153,7 @@ __all__ = [
     "restore_tokens",
     "sample_hidden",
     "save_checkpoint",
+    "save_prepared",
     "scores_to_logits",
     "seed_everything",
     "setup_distributed",

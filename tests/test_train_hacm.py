@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 import torch
 
+from skelmask.data import save_prepared, synthetic_splits
 from skelmask.training import CheckpointError, MetricLogger, load_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -67,6 +68,32 @@ def test_pretrain_then_every_evaluation_stage(
     torch.load(tmp_path / "checkpoint-last.pt", weights_only=True)
 
 
+def test_trains_on_prepared_files(train_hacm: ModuleType, tmp_path: Path) -> None:
+    train, test = synthetic_splits(num_train=64, num_test=12, layout="coco", num_classes=3, seed=1)
+    train_file = save_prepared(tmp_path / "train.npz", train)
+    test_file = save_prepared(tmp_path / "test.npz", test)
+    summary = train_hacm.main(
+        [
+            *TINY,
+            "--data",
+            "prepared",
+            "--train-file",
+            str(train_file),
+            "--test-file",
+            str(test_file),
+            "--probe-batch-size",
+            "32",
+            "--stages",
+            "pretrain,probe",
+            "--output-dir",
+            str(tmp_path / "run"),
+        ]
+    )
+    assert summary["layout"] == "coco"
+    assert summary["num_classes"] == 3
+    assert 0.0 <= summary["probe_last_accuracy"] <= 1.0
+
+
 class SimulatedCrash(RuntimeError):
     pass
 
@@ -118,6 +145,7 @@ def test_corrupt_resume_checkpoint_is_a_clear_error(train_hacm: ModuleType, tmp_
     [
         (["--stages", "pretrain,sing"], "unknown stage"),
         (["--data", "msr-action3d"], "needs --data-root"),
+        (["--data", "prepared", "--train-file", "a.npz"], "needs --train-file and --test-file"),
     ],
 )
 def test_bad_arguments_are_clear_errors(

@@ -10,7 +10,15 @@ what it rejected and cleaned in a :class:`ReadReport`.
 from __future__ import annotations
 
 from skelmask.data.arrays import SkeletonArrays
-from skelmask.data.dataset import SkeletonDataset, crop_and_resize, rotate, rotation_matrix
+from skelmask.data.dataset import (
+    SkeletonDataset,
+    crop_and_resize,
+    reflect_indices,
+    rotate,
+    rotation_matrix,
+    shear,
+    shear_matrix,
+)
 from skelmask.data.errors import ReadReport, SkeletonFileError
 from skelmask.data.formats import load_npz, load_pyskl
 from skelmask.data.msr_action3d import load_msr_action3d
@@ -25,10 +33,17 @@ from skelmask.data.ntu import (
 )
 from skelmask.data.nw_ucla import load_nw_ucla
 from skelmask.data.pku_mmd import load_pku_mmd, read_pku_labels, read_pku_skeleton
+from skelmask.data.prepared import (
+    PREPARED_FORMAT,
+    load_prepared,
+    read_prepared_metadata,
+    save_prepared,
+)
 from skelmask.data.synthetic import generate_synthetic_actions, synthetic_splits
 
 __all__ = [
     "NTU_BENCHMARKS",
+    "PREPARED_FORMAT",
     "NTUName",
     "ReadReport",
     "SkeletonArrays",
@@ -42,13 +57,19 @@ __all__ = [
     "load_ntu",
     "load_nw_ucla",
     "load_pku_mmd",
+    "load_prepared",
     "load_pyskl",
     "ntu_split",
     "parse_ntu_name",
     "read_ntu_skeleton",
     "read_pku_labels",
     "read_pku_skeleton",
+    "read_prepared_metadata",
+    "reflect_indices",
     "rotate",
     "rotation_matrix",
+    "save_prepared",
+    "shear",
+    "shear_matrix",
     "synthetic_splits",
 ]

@@ -1,14 +1,25 @@
 """A PyTorch dataset over :class:`SkeletonArrays` with MAMP / HA-CM's crop, resize and rotation.
 
-Training transform (MAMP's ``valid_crop_resize`` + ``random_rot``, HA-CM §1.1):
+Training transform (MAMP's ``valid_crop_resize`` + ``random_rot``, HA-CM §1.1), with two opt-in
+SkeletonCLR / AimCLR augmentations (off by default):
 
+0. optional temporal padding (``temporal_padding = P > 0``): the ``L`` valid frames are padded by
+   reflection with ``P`` frames on both sides and a random window of ``L`` consecutive frames of
+   the ``L + 2P`` is kept, a random shift of up to ``P`` frames either way (see
+   :func:`reflect_indices`);
 1. crop a random ratio ``p ~ U(crop_ratio)`` of the sample's valid frames (at least
    ``min_frames``, at most all of them) at a random start;
 2. resize the crop to ``window`` frames by linear interpolation along time;
 3. rotate the xyz channels by one random rotation per sample, angles ``U(-rotation, rotation)``
-   about x, y and z.
+   about x, y and z;
+4. optional shear (``shear = s > 0``): ``xyz ← S @ xyz`` with ``S`` the identity plus six
+   off-diagonal entries ``U(-s, s)`` per sample (see :func:`shear_matrix`).
 
-Evaluation transform: the centred ``eval_crop_ratio`` of the valid frames, resized, not rotated.
+Evaluation transform: the centred ``eval_crop_ratio`` of the valid frames, resized, not rotated,
+sheared or shifted.
+
+Only the frames a clip needs are read from ``arrays.data``, so the dataset works on a
+memory-mapped array (:func:`skelmask.data.prepared.load_prepared`) without loading it.
 
 Resizing samples the crop at ``window`` evenly spaced positions from its first to its last frame
 (``align_corners=True``), so a full crop keeps the first and last valid frames exactly; MAMP's
@@ -18,6 +29,8 @@ Resizing samples the crop at ``window`` evenly spaced positions from its first t
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +39,15 @@ from torch.utils.data import Dataset, get_worker_info
 
 from skelmask.data.arrays import SkeletonArrays
 
-__all__ = ["SkeletonDataset", "crop_and_resize", "rotate", "rotation_matrix"]
+__all__ = [
+    "SkeletonDataset",
+    "crop_and_resize",
+    "reflect_indices",
+    "rotate",
+    "rotation_matrix",
+    "shear",
+    "shear_matrix",
+]
 
 FloatArray = npt.NDArray[np.floating]
 
@@ -63,6 +84,89 @@ def rotation_matrix(angles: npt.ArrayLike) -> FloatArray:
     result[..., 2, 0] = -sb
     result[..., 2, 1] = cb * sa
     result[..., 2, 2] = cb * ca
+    return result
+
+
+def shear_matrix(amounts: npt.ArrayLike) -> FloatArray:
+    """Shear matrices: the identity with the six off-diagonal entries taken from ``amounts``.
+
+    Args:
+        amounts: Off-diagonal entries in row-major order ``(S01, S02, S10, S12, S20, S21)``,
+            shape ``(..., 6)``.
+
+    Returns:
+        Matrices of shape ``(..., 3, 3)`` in the floating dtype of ``amounts`` (float64 for
+        other inputs); apply as ``S @ xyz``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from skelmask.data.dataset import shear_matrix
+        >>> shear_matrix([0.5, 0.0, 0.0, 0.0, 0.0, 0.0]) @ np.array([1.0, 2.0, 3.0])
+        array([2., 2., 3.])
+    """
+    values = np.asarray(amounts)
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
+    result: FloatArray = np.broadcast_to(
+        np.eye(3, dtype=values.dtype), (*values.shape[:-1], 3, 3)
+    ).copy()
+    rows, columns = np.nonzero(~np.eye(3, dtype=bool))
+    result[..., rows, columns] = values
+    return result
+
+
+def shear(x: FloatArray, amounts: npt.ArrayLike, spatial_dims: int = 3) -> FloatArray:
+    """Shears the spatial channels of one sample; other channels (scores) are kept.
+
+    Args:
+        x: One sample, shape ``(C, T, V, M)``.
+        amounts: Off-diagonal entries of :func:`shear_matrix`, shape ``(6,)``.
+        spatial_dims: 3: channels 0–2 are xyz and get ``shear_matrix(amounts)``; 2: channels 0–1
+            are in-plane xy and get its top-left 2×2 block (entries ``S01`` and ``S10``); 0 or 1:
+            nothing is sheared.
+
+    Returns:
+        The sheared copy, same shape and dtype as ``x``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from skelmask.data.dataset import shear
+        >>> x = np.array([1.0, 2.0, 3.0]).reshape(3, 1, 1, 1)
+        >>> shear(x, [0.0, 0.0, 0.0, 0.0, 0.1, -0.1]).ravel().round(6).tolist()
+        [1.0, 2.0, 2.9]
+    """
+    result: FloatArray = x.copy()
+    if spatial_dims < 2:
+        return result
+    matrix = shear_matrix(np.asarray(amounts, dtype=np.float64))[:spatial_dims, :spatial_dims]
+    result[:spatial_dims] = np.einsum("ij,jtvm->itvm", matrix.astype(x.dtype), x[:spatial_dims])
+    return result
+
+
+def reflect_indices(length: int, padding: int) -> npt.NDArray[np.int64]:
+    """Frame indices of ``length`` frames padded by reflection with ``padding`` on both sides.
+
+    The reflection excludes the edge frame (``numpy.pad``'s ``"reflect"`` mode) and repeats for
+    paddings longer than the sequence; a single frame is repeated.
+
+    Args:
+        length: Frames in the sequence, at least 1.
+        padding: Frames added on each side, at least 0.
+
+    Returns:
+        int64 indices into ``[0, length)``, shape ``(length + 2 * padding,)``.
+
+    Examples:
+        >>> from skelmask.data.dataset import reflect_indices
+        >>> reflect_indices(4, 2).tolist()
+        [2, 1, 0, 1, 2, 3, 2, 1]
+    """
+    positions = np.arange(-padding, length + padding, dtype=np.int64)
+    if length == 1:
+        return np.zeros_like(positions)
+    period = 2 * (length - 1)
+    folded = np.mod(positions, period)
+    result: npt.NDArray[np.int64] = np.where(folded < length, folded, period - folded)
     return result
 
 
@@ -131,7 +235,10 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     coordinates: by default 3 (xyz) when ``C >= 3`` and ``C`` otherwise; for 2D keypoints with a
     score (C = 3) pass ``spatial_dims=2``, which rotates in-plane by the z angle only.
 
-    Randomness (training only): with ``seed=None`` every draw comes from torch's global RNG, which
+    Randomness (training only): every sample draws five uniforms (crop ratio, crop start, three
+    angles), then one for the temporal shift when ``temporal_padding > 0``, then six for the shear
+    when ``shear > 0``; with the defaults the draws, and so the clips, are those of earlier
+    versions. With ``seed=None`` every draw comes from torch's global RNG, which
     ``torch.manual_seed`` (the training engine's ``seed_everything``) fixes in the main process
     and which ``DataLoader`` re-seeds in every worker from it (``base_seed + worker_id``), so runs
     are reproducible given the global seed and workers never share a stream. With an integer
@@ -143,16 +250,25 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     global RNG in its checkpoints and reseeds workers per epoch, so a resumed run continues
     exactly, whereas the dataset's own generator is not part of any checkpoint.
 
+    Over a memory-mapped ``arrays.data`` (:func:`skelmask.data.prepared.load_prepared`) the
+    dataset pickles the file mapping rather than the coordinates, so ``DataLoader`` workers
+    started with ``spawn`` or ``forkserver`` re-open the file instead of receiving a copy.
+
     Args:
         arrays: The samples.
         window: Frames per output clip, at least 1.
-        train: Random crop and rotation when true; deterministic centre crop when false.
+        train: Random crop, rotation (and shift and shear, when enabled) when true;
+            deterministic centre crop when false.
         crop_ratio: ``(low, high)`` range of the training crop ratio, ``0 < low <= high <= 1``.
         eval_crop_ratio: Crop ratio of the evaluation transform, in (0, 1].
         rotation: Largest rotation angle in radians, finite and >= 0.
         seed: Optional seed of the dataset's own generator (see above).
         min_frames: Crops keep at least this many frames (all of them if a sample is shorter).
-        spatial_dims: Leading coordinate channels to rotate, 0–3, at most ``C``.
+        spatial_dims: Leading coordinate channels to rotate and shear, 0–3, at most ``C``.
+        shear: Largest off-diagonal shear entry, finite and >= 0 (SkeletonCLR / AimCLR use 0.5);
+            0 (the default) turns shearing off.
+        temporal_padding: Reflection padding ``P`` (frames) of the random temporal shift, an
+            integer >= 0 (SkeletonCLR uses 6); 0 (the default) turns it off.
 
     Raises:
         ValueError: If an argument is out of range.
@@ -177,6 +293,8 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         seed: int | None = None,
         min_frames: int = 4,
         spatial_dims: int | None = None,
+        shear: float = 0.0,
+        temporal_padding: int = 0,
     ) -> None:
         channels = arrays.data.shape[1]
         _check_count(window, "window")
@@ -190,6 +308,9 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise ValueError(f"eval_crop_ratio must be in (0, 1], got {eval_crop_ratio!r}")
         if not (math.isfinite(rotation) and rotation >= 0.0):
             raise ValueError(f"rotation must be a finite angle >= 0 in radians, got {rotation!r}")
+        if not (math.isfinite(shear) and shear >= 0.0):
+            raise ValueError(f"shear must be a finite amplitude >= 0, got {shear!r}")
+        _check_count(temporal_padding, "temporal_padding", minimum=0)
         _check_seed(seed)
         if spatial_dims is None:
             spatial_dims = min(channels, 3)
@@ -207,11 +328,44 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.seed = seed
         self.min_frames = min_frames
         self.spatial_dims = spatial_dims
+        self.shear = float(shear)
+        self.temporal_padding = temporal_padding
         self._rng = np.random.default_rng(seed)  # used only when seed is not None
         self._rng_worker_seed: int | None = None
 
     def __len__(self) -> int:
         return len(self.arrays)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickles a memory-mapped ``data`` as its file mapping, not as its contents.
+
+        ``DataLoader`` workers started by ``spawn`` or ``forkserver`` receive the dataset by
+        pickle; pickling the mapped array itself would copy all of it into every worker.
+        """
+        state = self.__dict__.copy()
+        mapping = _whole_memmap(self.arrays.data)
+        if mapping is not None:
+            arrays = self.arrays
+            state["arrays"] = _MappedArrays(
+                filename=str(mapping.filename),
+                offset=int(mapping.offset),
+                shape=tuple(mapping.shape),
+                dtype=str(mapping.dtype),
+                fortran_order=bool(mapping.flags.f_contiguous and not mapping.flags.c_contiguous),
+                labels=arrays.labels,
+                lengths=arrays.lengths,
+                layout=arrays.layout,
+                num_classes=arrays.num_classes,
+                names=arrays.names,
+            )
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        """Re-opens a mapping pickled by :meth:`__getstate__`."""
+        mapped = state["arrays"]
+        if isinstance(mapped, _MappedArrays):
+            state["arrays"] = mapped.open()
+        self.__dict__.update(state)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Clip ``x`` float32 ``(C, window, V, M)`` and label int64 of shape ``()``."""
@@ -219,7 +373,12 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         valid = int(self.arrays.lengths[index])
         shortest = min(valid, self.min_frames)
         if self.train:
-            ratio_draw, start_draw, *angle_draws = self._uniform(5)
+            shifts = int(self.temporal_padding > 0)
+            draws = self._uniform(5 + shifts + (6 if self.shear > 0.0 else 0))
+            ratio_draw, start_draw, *angle_draws = draws[:5]
+            shear_draws = draws[5 + shifts :]
+            if shifts:
+                sample = self._shifted(sample, valid, draws[5])
             low, high = self.crop_ratio
             ratio = low + (high - low) * ratio_draw
             length = min(max(math.floor(valid * ratio), shortest), valid)
@@ -231,8 +390,22 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if self.train and self.rotation > 0.0:
             angles = [self.rotation * (2.0 * draw - 1.0) for draw in angle_draws]
             clip = rotate(clip, angles, self.spatial_dims)
+        if self.train and self.shear > 0.0:
+            amounts = [self.shear * (2.0 * draw - 1.0) for draw in shear_draws]
+            clip = shear(clip, amounts, self.spatial_dims)
         label = torch.tensor(int(self.arrays.labels[index]), dtype=torch.int64)
         return torch.from_numpy(np.ascontiguousarray(clip, dtype=np.float32)), label
+
+    def _shifted(self, sample: FloatArray, valid: int, draw: float) -> FloatArray:
+        """The ``valid`` frames after reflection padding and a window crop at offset ``U{0..2P}``.
+
+        Returns ``(C, valid, V, M)``; only the valid frames of ``sample`` are read.
+        """
+        padding = self.temporal_padding
+        offset = min(math.floor(draw * (2 * padding + 1)), 2 * padding)
+        frames = reflect_indices(valid, padding)[offset : offset + valid]
+        shifted: FloatArray = sample[:, frames]
+        return shifted
 
     def _uniform(self, count: int) -> list[float]:
         """``count`` draws from U[0, 1) (see the class docstring for where they come from)."""
@@ -245,10 +418,60 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return [float(draw) for draw in self._rng.random(count)]
 
 
-def _check_count(value: object, name: str) -> None:
-    """Raises ``ValueError`` naming ``name`` unless ``value`` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+@dataclass(frozen=True)
+class _MappedArrays:
+    """A :class:`SkeletonArrays` whose ``data`` is a read-only file mapping, by reference."""
+
+    filename: str
+    offset: int
+    shape: tuple[int, ...]
+    dtype: str
+    fortran_order: bool
+    labels: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.int64]
+    layout: str
+    num_classes: int
+    names: list[str]
+
+    def open(self) -> SkeletonArrays:
+        data = np.memmap(
+            self.filename,
+            dtype=np.dtype(self.dtype),
+            mode="r",
+            offset=self.offset,
+            shape=self.shape,
+            order="F" if self.fortran_order else "C",
+        )
+        return SkeletonArrays(
+            data=data,
+            labels=self.labels,
+            lengths=self.lengths,
+            layout=self.layout,
+            num_classes=self.num_classes,
+            names=self.names,
+        )
+
+
+def _whole_memmap(data: FloatArray) -> np.memmap[Any, Any] | None:
+    """The read-only :class:`numpy.memmap` that ``data`` views in full, or ``None``."""
+    mapping = data if isinstance(data, np.memmap) else data.base
+    if (
+        isinstance(mapping, np.memmap)
+        and mapping.mode == "r"
+        and mapping.filename is not None
+        and mapping.shape == data.shape
+        and mapping.strides == data.strides
+        and mapping.dtype == data.dtype
+        and mapping.ctypes.data == data.ctypes.data
+    ):
+        return mapping
+    return None
+
+
+def _check_count(value: object, name: str, *, minimum: int = 1) -> None:
+    """Raises ``ValueError`` naming ``name`` unless ``value`` is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def _check_seed(value: object) -> None:

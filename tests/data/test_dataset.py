@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pickle
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,8 @@ from skelmask.data import (
     rotate,
     rotation_matrix,
 )
+from skelmask.data.dataset import reflect_indices, shear, shear_matrix
+from skelmask.data.prepared import load_prepared, save_prepared
 from skelmask.layouts import get_layout
 
 
@@ -215,3 +219,172 @@ def test_two_channel_data_rotates_in_plane() -> None:
 def test_rejects_bad_arguments(arrays: SkeletonArrays, kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         SkeletonDataset(arrays, **kwargs)
+
+
+def point_arrays(valid: int = 5, frames: int = 8) -> SkeletonArrays:
+    """One MSR sample whose channel 0 holds the frame index and joint 1 the point (1, 2, 3)."""
+    data = np.zeros((1, 3, frames, 20, 1), dtype=np.float32)
+    data[0, 0, :valid] = np.arange(valid, dtype=np.float32)[:, None, None]
+    data[0, :, :valid, 1, 0] = np.array([1.0, 2.0, 3.0], dtype=np.float32)[:, None]
+    return SkeletonArrays(data, np.array([0]), np.array([valid]), "msr-action3d", 1, ["p"])
+
+
+def fixed_draws(
+    monkeypatch: pytest.MonkeyPatch, dataset: SkeletonDataset, draws: list[float]
+) -> list[int]:
+    """Makes the dataset draw ``draws``; returns the list of requested counts."""
+    counts: list[int] = []
+
+    def uniform(count: int) -> list[float]:
+        counts.append(count)
+        return draws[:count]
+
+    monkeypatch.setattr(dataset, "_uniform", uniform)
+    return counts
+
+
+def test_shear_matrix_and_shear_of_a_known_point() -> None:
+    matrix = shear_matrix([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    np.testing.assert_allclose(matrix, [[1.0, 0.1, 0.2], [0.3, 1.0, 0.4], [0.5, 0.6, 1.0]])
+    assert shear_matrix(np.zeros((4, 2, 6), dtype=np.float32)).shape == (4, 2, 3, 3)
+    point = np.array([1.0, 2.0, 3.0]).reshape(3, 1, 1, 1)
+    # (1 + 0.1·2 + 0.2·3, 0.3·1 + 2 + 0.4·3, 0.5·1 + 0.6·2 + 3)
+    np.testing.assert_allclose(
+        shear(point, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]).ravel(), [1.8, 3.5, 4.7]
+    )
+
+
+def test_in_plane_shear_keeps_the_score_channel() -> None:
+    x = np.array([1.0, 2.0, 0.9]).reshape(3, 1, 1, 1)
+    # Only S01 = 0.1 and S10 = 0.3 act on (x, y); the score 0.9 is kept.
+    out = shear(x, [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], spatial_dims=2)
+    np.testing.assert_allclose(out.ravel(), [1.2, 2.3, 0.9])
+    np.testing.assert_array_equal(shear(x, [0.5] * 6, spatial_dims=1), x)
+
+
+@pytest.mark.parametrize(("length", "padding"), [(5, 2), (4, 0), (3, 7), (1, 3), (10, 6)])
+def test_reflect_indices_match_numpy_reflect_padding(length: int, padding: int) -> None:
+    expected = np.pad(np.arange(length), padding, mode="reflect")
+    np.testing.assert_array_equal(reflect_indices(length, padding), expected)
+
+
+def test_reflect_indices_by_hand() -> None:
+    assert reflect_indices(5, 2).tolist() == [2, 1, 0, 1, 2, 3, 4, 3, 2]
+    assert reflect_indices(1, 2).tolist() == [0, 0, 0, 0, 0]
+
+
+def test_dataset_shear_uses_its_six_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset = SkeletonDataset(
+        point_arrays(), window=5, crop_ratio=(1.0, 1.0), rotation=0.0, shear=0.4, seed=0
+    )
+    # Crop ratio, start, three angles, then six shear draws of 0.75: every entry 0.4·(2·0.75 - 1).
+    counts = fixed_draws(monkeypatch, dataset, [0.0] * 5 + [0.75] * 6)
+    x, _ = dataset[0]
+    assert counts == [11]
+    # S = [[1, .2, .2], [.2, 1, .2], [.2, .2, 1]] applied to (1, 2, 3).
+    expected = torch.tensor([2.0, 2.8, 3.6]).expand(5, 3).T
+    torch.testing.assert_close(x[:, :, 1, 0], expected)
+
+
+@pytest.mark.parametrize(
+    ("shift_draw", "frames"),
+    [(0.0, [2, 1, 0, 1, 2]), (0.5, [0, 1, 2, 3, 4]), (0.99, [2, 3, 4, 3, 2])],
+)
+def test_dataset_temporal_padding_shifts_by_reflection(
+    monkeypatch: pytest.MonkeyPatch, shift_draw: float, frames: list[int]
+) -> None:
+    dataset = SkeletonDataset(
+        point_arrays(), window=5, crop_ratio=(1.0, 1.0), rotation=0.0, temporal_padding=2, seed=0
+    )
+    # Padded frames [2 1 | 0 1 2 3 4 | 3 2]; the draw picks the window offset in {0, …, 4}.
+    counts = fixed_draws(monkeypatch, dataset, [0.0] * 5 + [shift_draw])
+    x, _ = dataset[0]
+    assert counts == [6]
+    assert x[0, :, 0, 0].tolist() == [float(frame) for frame in frames]
+
+
+def test_shift_draw_comes_before_the_shear_draws(monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset = SkeletonDataset(
+        point_arrays(),
+        window=5,
+        crop_ratio=(1.0, 1.0),
+        rotation=0.0,
+        temporal_padding=2,
+        shear=0.4,
+        seed=0,
+    )
+    counts = fixed_draws(monkeypatch, dataset, [0.0] * 5 + [0.0] + [0.5] * 6)
+    x, _ = dataset[0]
+    assert counts == [12]
+    assert x[0, :, 0, 0].tolist() == [2.0, 1.0, 0.0, 1.0, 2.0]  # shifted, and a zero shear
+    torch.testing.assert_close(x[:, 0, 1, 0], torch.tensor([1.0, 2.0, 3.0]))
+
+
+def test_defaults_draw_as_before(arrays: SkeletonArrays, monkeypatch: pytest.MonkeyPatch) -> None:
+    dataset = SkeletonDataset(arrays, window=16, seed=0)
+    counts = fixed_draws(monkeypatch, dataset, [0.3] * 5)
+    dataset[0]
+    assert counts == [5]
+
+
+def test_evaluation_ignores_shear_and_padding(arrays: SkeletonArrays) -> None:
+    plain = SkeletonDataset(arrays, window=16, train=False)
+    augmented = SkeletonDataset(arrays, window=16, train=False, shear=0.5, temporal_padding=6)
+    for index in range(len(arrays)):
+        first, second = augmented[index][0], augmented[index][0]
+        torch.testing.assert_close(first, plain[index][0], rtol=0, atol=0)
+        torch.testing.assert_close(second, first, rtol=0, atol=0)
+
+
+def test_memory_mapped_arrays_give_identical_clips(arrays: SkeletonArrays, tmp_path: Path) -> None:
+    mapped = load_prepared(save_prepared(tmp_path / "train.npz", arrays))
+    assert isinstance(mapped.data.base, np.memmap)
+    for train in (True, False):
+        options: dict[str, Any] = {"window": 16, "train": train, "shear": 0.5}
+        options.update(temporal_padding=4)
+        in_memory = SkeletonDataset(arrays, seed=3, **options)
+        from_disk = SkeletonDataset(mapped, seed=3, **options)
+        for index in range(len(arrays)):
+            torch.testing.assert_close(from_disk[index], in_memory[index], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"shear": -0.1}, "shear must be a finite amplitude >= 0, got -0.1"),
+        ({"shear": float("inf")}, "shear must be a finite amplitude >= 0, got inf"),
+        ({"temporal_padding": -1}, "temporal_padding must be an integer >= 0, got -1"),
+        ({"temporal_padding": 1.5}, "temporal_padding must be an integer >= 0, got 1.5"),
+        ({"temporal_padding": True}, "temporal_padding must be an integer >= 0, got True"),
+    ],
+)
+def test_rejects_bad_augmentation_arguments(
+    arrays: SkeletonArrays, kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        SkeletonDataset(arrays, **kwargs)
+
+
+def test_pickling_a_mapped_dataset_keeps_the_mapping(
+    arrays: SkeletonArrays, tmp_path: Path
+) -> None:
+    mapped = load_prepared(save_prepared(tmp_path / "train.npz", arrays))
+    dataset = SkeletonDataset(mapped, window=16, seed=4, shear=0.3)
+    payload = pickle.dumps(dataset)
+    # Spawned DataLoader workers get the file mapping, not a copy of the coordinates.
+    assert len(payload) < arrays.data.nbytes // 10
+    copy = pickle.loads(payload)
+    assert isinstance(copy.arrays.data.base, np.memmap)
+    assert copy.arrays.names == arrays.names
+    for index in range(3):
+        torch.testing.assert_close(copy[index], dataset[index], rtol=0, atol=0)
+    in_memory = SkeletonDataset(arrays, window=16)
+    assert len(pickle.dumps(in_memory)) > arrays.data.nbytes
+
+
+def test_data_loader_workers_read_a_mapped_file(arrays: SkeletonArrays, tmp_path: Path) -> None:
+    mapped = load_prepared(save_prepared(tmp_path / "test.npz", arrays))
+    loader = DataLoader(SkeletonDataset(mapped, window=8, train=False), batch_size=4, num_workers=2)
+    expected = SkeletonDataset(arrays, window=8, train=False)
+    x = torch.cat([batch for batch, _ in loader])
+    torch.testing.assert_close(x, torch.stack([expected[i][0] for i in range(len(arrays))]))

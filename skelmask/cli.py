@@ -1,0 +1,290 @@
+"""The ``skelmask`` command line: ``skelmask prepare <dataset> ...`` writes prepared files.
+
+Each ``prepare`` subcommand reads a raw dataset with its skelmask reader, prints what was read,
+kept, rejected and cleaned, and writes one prepared file per benchmark and split
+(:func:`skelmask.data.prepared.save_prepared`) into ``--out``. See ``docs/data.md``.
+
+Exit status: 0 on success; 1 when reading fails (a missing folder, or with ``--on-error raise``
+the first unusable file, named with its line on stderr); 2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from skelmask.data.arrays import SkeletonArrays
+from skelmask.data.errors import OnError, ReadReport
+from skelmask.data.prepared import save_prepared
+
+__all__ = ["main"]
+
+_NTU_BENCHMARKS = {"ntu60": ("xsub", "xview"), "ntu120": ("xsub", "xset")}
+_PKU_BENCHMARKS = ("xsub", "xview")
+
+_Splits = dict[str, SkeletonArrays]
+# One benchmark to prepare: its file-name prefix, its metadata and how to read it.
+_Job = tuple[str, dict[str, object], Callable[[], tuple[_Splits, ReadReport]]]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the ``skelmask`` command.
+
+    Args:
+        argv: Arguments without the program name; ``None`` reads ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 on success, 1 when reading a dataset failed, 2 for a usage error.
+
+    Examples:
+        >>> from skelmask.cli import main
+        >>> main(["prepare", "ntu60", "--root", "no/such/folder", "--out", "out", "--no-progress"])
+        1
+    """
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        jobs: list[_Job] = args.jobs(args)
+    except SystemExit as exit_request:  # argparse exits for --help (0) and usage errors (2)
+        return exit_request.code if isinstance(exit_request.code, int) else 2
+    try:
+        for prefix, metadata, read in jobs:
+            splits, report = read()
+            _write_benchmark(Path(args.out), prefix, metadata, splits, report, sys.stdout)
+    except (OSError, ValueError) as error:
+        # SkeletonFileError (a ValueError) already names the file and line; no traceback needed.
+        print(f"skelmask prepare: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="skelmask", description="skelmask command line: prepare skeleton datasets."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    prepare = commands.add_parser(
+        "prepare",
+        help="read a raw dataset and write prepared .npz files",
+        description="Read a raw dataset and write one prepared .npz file per benchmark and split.",
+    )
+    datasets = prepare.add_subparsers(dest="dataset", required=True, metavar="DATASET")
+
+    for name, benchmarks in _NTU_BENCHMARKS.items():
+        ntu = _add_dataset(datasets, name, f"NTU RGB+D {name[3:]} raw .skeleton files")
+        ntu.add_argument("--root", type=Path, required=True, help="folder of .skeleton files")
+        ntu.add_argument("--benchmarks", default=",".join(benchmarks), help="comma-separated")
+        ntu.add_argument(
+            "--max-frames", type=_positive_int, default=300, help="frames T (default 300)"
+        )
+        ntu.add_argument(
+            "--missing",
+            default=None,
+            help="'builtin' (recommended: the authors' list of samples with missing skeletons) "
+            "or a file of sample names to leave out; default: read every file",
+        )
+        ntu.set_defaults(jobs=_ntu_jobs, choices=benchmarks, command_parser=ntu)
+
+    pku = _add_dataset(datasets, "pku-mmd", "PKU-MMD skeleton/, label/ and split lists")
+    pku.add_argument("--root", type=Path, required=True, help="the phase's folder")
+    pku.add_argument("--phase", type=int, choices=(1, 2), default=1)
+    pku.add_argument("--benchmarks", default=",".join(_PKU_BENCHMARKS), help="comma-separated")
+    pku.add_argument("--max-frames", type=_positive_int, default=300, help="frames T (default 300)")
+    pku.set_defaults(jobs=_pku_jobs, choices=_PKU_BENCHMARKS, command_parser=pku)
+
+    npz = _add_dataset(datasets, "npz", "MAMP / CTR-GCN style .npz (x_train, y_train, ...)")
+    npz.add_argument("--path", type=Path, required=True, help="the .npz file")
+    npz.add_argument("--layout", default=None, help="layout name (default: the reader's)")
+    npz.set_defaults(jobs=_npz_jobs)
+
+    pyskl = _add_dataset(datasets, "pyskl", "pyskl / mmaction2 annotation pickle")
+    pyskl.add_argument("--path", type=Path, required=True, help="the .pkl file")
+    pyskl.add_argument("--layout", default=None, help="layout name (default: the reader's)")
+    pyskl.set_defaults(jobs=_pyskl_jobs)
+
+    ucla = _add_dataset(datasets, "nw-ucla", "Northwestern-UCLA Multiview Action3D skeletons")
+    ucla.add_argument("--root", type=Path, required=True, help="the dataset folder")
+    ucla.add_argument(
+        "--max-frames", type=_positive_int, default=None, help="frames T (reader default)"
+    )
+    ucla.set_defaults(jobs=_nw_ucla_jobs)
+
+    msr = _add_dataset(datasets, "msr-action3d", "MSR Action3D skeleton text files")
+    msr.add_argument("--root", type=Path, required=True, help="folder of MSRAction3DSkeletonReal3D")
+    msr.set_defaults(jobs=_msr_jobs)
+    return parser
+
+
+def _add_dataset(
+    datasets: argparse._SubParsersAction[argparse.ArgumentParser], name: str, what: str
+) -> argparse.ArgumentParser:
+    """A ``prepare`` subcommand with the options every dataset shares."""
+    parser = datasets.add_parser(name, help=what, description=f"Prepare {what}.")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--workers", type=_positive_int, default=1, help="reader processes")
+    parser.add_argument(
+        "--on-error",
+        choices=("skip", "raise"),
+        default="skip",
+        help="skip (default): list every unusable file in the summary; raise: stop at the first",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def _benchmarks(args: argparse.Namespace) -> list[str]:
+    requested = [name.strip() for name in str(args.benchmarks).split(",") if name.strip()]
+    unknown = [name for name in requested if name not in args.choices]
+    if not requested or unknown:
+        args.command_parser.error(
+            f"--benchmarks for {args.dataset} must be a comma-separated subset of "
+            f"{','.join(args.choices)}, got {args.benchmarks!r}"
+        )
+    return list(dict.fromkeys(requested))
+
+
+def _on_error(args: argparse.Namespace) -> OnError:
+    return "raise" if args.on_error == "raise" else "skip"
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.no_progress
+
+
+def _ntu_jobs(args: argparse.Namespace) -> list[_Job]:
+    # Readers are imported when used, so one reader's import cost or failure touches no other.
+    from skelmask.data.ntu import load_ntu  # noqa: PLC0415
+
+    jobs: list[_Job] = []
+    for benchmark in _benchmarks(args):
+        key = f"{args.dataset}-{benchmark}"
+        read = functools.partial(
+            load_ntu,
+            args.root,
+            benchmark=key,
+            max_frames=args.max_frames,
+            max_bodies=2,
+            missing=args.missing,
+            on_error=_on_error(args),
+            workers=args.workers,
+            show_progress=_progress(args),
+        )
+        metadata: dict[str, object] = {
+            "dataset": args.dataset,
+            "benchmark": benchmark,
+            "root": str(args.root),
+        }
+        jobs.append((key, metadata, read))
+    return jobs
+
+
+def _pku_jobs(args: argparse.Namespace) -> list[_Job]:
+    from skelmask.data.pku_mmd import load_pku_mmd  # noqa: PLC0415
+
+    jobs: list[_Job] = []
+    for benchmark in _benchmarks(args):
+        read = functools.partial(
+            load_pku_mmd,
+            args.root,
+            phase=args.phase,
+            benchmark=benchmark,
+            max_frames=args.max_frames,
+            on_error=_on_error(args),
+            workers=args.workers,
+            show_progress=_progress(args),
+        )
+        metadata: dict[str, object] = {
+            "dataset": f"pku-mmd-phase{args.phase}",
+            "benchmark": benchmark,
+            "root": str(args.root),
+        }
+        jobs.append((f"pku-mmd-phase{args.phase}-{benchmark}", metadata, read))
+    return jobs
+
+
+def _npz_jobs(args: argparse.Namespace) -> list[_Job]:
+    from skelmask.data.formats import load_npz  # noqa: PLC0415
+
+    options: dict[str, str] = {} if args.layout is None else {"layout": args.layout}
+    read = functools.partial(load_npz, args.path, on_error=_on_error(args), **options)
+    return [(args.path.stem, {"dataset": "npz", "source": str(args.path)}, read)]
+
+
+def _pyskl_jobs(args: argparse.Namespace) -> list[_Job]:
+    from skelmask.data.formats import load_pyskl  # noqa: PLC0415
+
+    options: dict[str, str] = {} if args.layout is None else {"layout": args.layout}
+    read = functools.partial(load_pyskl, args.path, on_error=_on_error(args), **options)
+    return [(args.path.stem, {"dataset": "pyskl", "source": str(args.path)}, read)]
+
+
+def _nw_ucla_jobs(args: argparse.Namespace) -> list[_Job]:
+    from skelmask.data.nw_ucla import load_nw_ucla  # noqa: PLC0415
+
+    options: dict[str, int] = {} if args.max_frames is None else {"max_frames": args.max_frames}
+    read = functools.partial(
+        load_nw_ucla,
+        args.root,
+        on_error=_on_error(args),
+        workers=args.workers,
+        show_progress=_progress(args),
+        **options,
+    )
+    return [("nw-ucla", {"dataset": "nw-ucla", "root": str(args.root)}, read)]
+
+
+def _msr_jobs(args: argparse.Namespace) -> list[_Job]:
+    from skelmask.data.msr_action3d import load_msr_action3d  # noqa: PLC0415
+
+    def read() -> tuple[_Splits, ReadReport]:
+        train, test, problems = load_msr_action3d(args.root, on_error=_on_error(args))
+        skipped = [line for line in problems if line.endswith("; file skipped")]
+        cleaned = [line for line in problems if not line.endswith("; file skipped")]
+        kept = len(train) + len(test)
+        report = ReadReport(read=kept + len(skipped), kept=kept, rejected=skipped, cleaned=cleaned)
+        return {"train": train, "test": test}, report
+
+    return [("msr-action3d", {"dataset": "msr-action3d", "root": str(args.root)}, read)]
+
+
+def _write_benchmark(
+    out: Path,
+    prefix: str,
+    metadata: dict[str, object],
+    splits: _Splits,
+    report: ReadReport,
+    stream: TextIO,
+) -> None:
+    """Writes ``OUT/<prefix>-<split>.npz`` for every split and prints the summary."""
+    print(f"{prefix}: {report.summary()}", file=stream)
+    report_record = {
+        "read": report.read,
+        "kept": report.kept,
+        "rejected": report.rejected,
+        "cleaned": report.cleaned,
+    }
+    for split, arrays in splits.items():
+        path = save_prepared(
+            out / f"{prefix}-{split}.npz",
+            arrays,
+            metadata={**metadata, "split": split, "report": report_record},
+        )
+        print(
+            f"  {split}: {len(arrays)} samples, data {tuple(arrays.data.shape)} -> {path}",
+            file=stream,
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
