@@ -27,6 +27,8 @@ from skelmask.layouts import SkeletonLayout, get_layout, list_layouts, register_
 from skelmask.losses import (
     CrossContrastLoss,
     MaskedReconstructionLoss,
+    MoCoQueue,
+    SkeleMixContrastLoss,
     coordinate_target,
     motion_target,
     normalize_patches,
@@ -41,9 +43,14 @@ from skelmask.maskers import (
     PoincareEmbedding,
     RandomMasker,
     ScoreGuidedMasker,
+    SkeleMix,
+    SkeleMixResult,
+    mask_pool,
 )
 from skelmask.models import (
+    STGCN,
     MAEOutput,
+    SkeleMixCLR,
     SkeletonClassifier,
     SkeletonEncoder,
     SkeletonMAE,
@@ -89,6 +96,7 @@ from skelmask.training import (
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "STGCN",
     "CheckpointError",
     "CrossContrastLoss",
     "CrossMasker",
@@ -103,6 +111,7 @@ __all__ = [
     "MaskedReconstructionLoss",
     "Masker",
     "MetricLogger",
+    "MoCoQueue",
     "MotionAwareMasker",
     "PoincareEmbedding",
     "PretrainConfig",
@@ -110,6 +119,10 @@ __all__ = [
     "RandomMasker",
     "ReadReport",
     "ScoreGuidedMasker",
+    "SkeleMix",
+    "SkeleMixCLR",
+    "SkeleMixContrastLoss",
+    "SkeleMixResult",
     "SkeletonArrays",
     "SkeletonClassifier",
     "SkeletonDataset",
@@ -143,6 +156,7 @@ __all__ = [
     "load_pku_mmd",
     "load_prepared",
     "load_pyskl",
+    "mask_pool",
     "mask_result_from_bool",
     "motion_target",
     "normalize_patches",

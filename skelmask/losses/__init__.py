@@ -9,10 +9,20 @@ from skelmask.losses.reconstruction import (
     motion_target,
     normalize_patches,
 )
+from skelmask.losses.skelemix import (
+    MoCoQueue,
+    SkeleMixContrastLoss,
+    SkeleMixLogits,
+    SkeleMixLosses,
+)
 
 __all__ = [
     "CrossContrastLoss",
     "MaskedReconstructionLoss",
+    "MoCoQueue",
+    "SkeleMixContrastLoss",
+    "SkeleMixLogits",
+    "SkeleMixLosses",
     "coordinate_target",
     "motion_target",
     "normalize_patches",

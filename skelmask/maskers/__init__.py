@@ -8,6 +8,7 @@ from skelmask.maskers.cross import CrossMasker, Partition, PartitionFn, Partitio
 from skelmask.maskers.hyperbolic import DEFAULT_CLIP_R, HyperbolicHierarchyMasker, PoincareEmbedding
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import Granularity, RandomMasker
+from skelmask.maskers.skelemix import SkeleMix, SkeleMixResult, mask_pool
 
 __all__ = [
     "DEFAULT_CLIP_R",
@@ -24,4 +25,7 @@ __all__ = [
     "PoincareEmbedding",
     "RandomMasker",
     "ScoreGuidedMasker",
+    "SkeleMix",
+    "SkeleMixResult",
+    "mask_pool",
 ]

@@ -12,19 +12,27 @@ from skelmask.models.classifier import HeadKind, SkeletonClassifier, encoder_sta
 from skelmask.models.encoder import SkeletonEncoder
 from skelmask.models.mae import MAEOutput, SkeletonMAE, Target
 from skelmask.models.presets import Preset, create_mae
+from skelmask.models.skelemixclr import SkeleMixCLR, SkeleMixCLROutput, random_shear
+from skelmask.models.stgcn import STGCN, STGCNBlock, spatial_partition
 
 __all__ = [
     "MLP",
+    "STGCN",
     "Attention",
     "Block",
     "DropPath",
     "HeadKind",
     "MAEOutput",
     "Preset",
+    "STGCNBlock",
+    "SkeleMixCLR",
+    "SkeleMixCLROutput",
     "SkeletonClassifier",
     "SkeletonEncoder",
     "SkeletonMAE",
     "Target",
     "create_mae",
     "encoder_state_from_mae",
+    "random_shear",
+    "spatial_partition",
 ]
