@@ -28,12 +28,14 @@ from skelmask.losses import (
     CrossContrastLoss,
     MaskedReconstructionLoss,
     MoCoQueue,
+    ScaledCosineError,
     SkeleMixContrastLoss,
     coordinate_target,
     motion_target,
     normalize_patches,
 )
 from skelmask.maskers import (
+    BodyPartMasker,
     CrossMasker,
     GlobalAttentionMasker,
     HyperbolicHierarchyMasker,
@@ -49,11 +51,13 @@ from skelmask.maskers import (
 )
 from skelmask.models import (
     STGCN,
+    GINEncoder,
     MAEOutput,
     SkeleMixCLR,
     SkeletonClassifier,
     SkeletonEncoder,
     SkeletonMAE,
+    SkeletonMAEModel,
     create_mae,
     encoder_state_from_mae,
 )
@@ -97,12 +101,14 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "STGCN",
+    "BodyPartMasker",
     "CheckpointError",
     "CrossContrastLoss",
     "CrossMasker",
     "DistributedContext",
     "EvalResult",
     "FinetuneConfig",
+    "GINEncoder",
     "GlobalAttentionMasker",
     "HyperbolicHierarchyMasker",
     "MAEOutput",
@@ -118,6 +124,7 @@ __all__ = [
     "ProbeConfig",
     "RandomMasker",
     "ReadReport",
+    "ScaledCosineError",
     "ScoreGuidedMasker",
     "SkeleMix",
     "SkeleMixCLR",
@@ -130,6 +137,7 @@ __all__ = [
     "SkeletonFileError",
     "SkeletonLayout",
     "SkeletonMAE",
+    "SkeletonMAEModel",
     "__version__",
     "cleanup_distributed",
     "coordinate_target",

@@ -24,7 +24,6 @@ CONTRACT_NAMES = [
 ]
 
 
-@pytest.mark.xfail(reason="BodyPartMasker lands with the peer-methods issue", strict=True)
 def test_contract_names_import_from_the_package_root() -> None:
     for name in CONTRACT_NAMES:
         assert hasattr(skelmask, name), name

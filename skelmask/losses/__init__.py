@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from skelmask.losses.cosine import ScaledCosineError
 from skelmask.losses.cross_contrast import CrossContrastLoss
 from skelmask.losses.reconstruction import (
     MaskedReconstructionLoss,
@@ -20,6 +21,7 @@ __all__ = [
     "CrossContrastLoss",
     "MaskedReconstructionLoss",
     "MoCoQueue",
+    "ScaledCosineError",
     "SkeleMixContrastLoss",
     "SkeleMixLogits",
     "SkeleMixLosses",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import MaskDecision, Masker, ScoreGuidedMasker
+from skelmask.maskers.body_part import BodyPartMasker, PartGranularity
 from skelmask.maskers.cross import CrossMasker, Partition, PartitionFn, PartitionName
 from skelmask.maskers.hyperbolic import DEFAULT_CLIP_R, HyperbolicHierarchyMasker, PoincareEmbedding
 from skelmask.maskers.motion import MotionAwareMasker
@@ -12,6 +13,7 @@ from skelmask.maskers.skelemix import SkeleMix, SkeleMixResult, mask_pool
 
 __all__ = [
     "DEFAULT_CLIP_R",
+    "BodyPartMasker",
     "CrossMasker",
     "GlobalAttentionMasker",
     "Granularity",
@@ -19,6 +21,7 @@ __all__ = [
     "MaskDecision",
     "Masker",
     "MotionAwareMasker",
+    "PartGranularity",
     "Partition",
     "PartitionFn",
     "PartitionName",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from skelmask.models.blocks import MLP, Attention, Block, DropPath
 from skelmask.models.classifier import HeadKind, SkeletonClassifier, encoder_state_from_mae
 from skelmask.models.encoder import SkeletonEncoder
+from skelmask.models.gin import GINEncoder, GINLayer, SkeletonMAEModel
 from skelmask.models.mae import MAEOutput, SkeletonMAE, Target
 from skelmask.models.presets import Preset, create_mae
 from skelmask.models.skelemixclr import SkeleMixCLR, SkeleMixCLROutput, random_shear
@@ -21,6 +22,8 @@ __all__ = [
     "Attention",
     "Block",
     "DropPath",
+    "GINEncoder",
+    "GINLayer",
     "HeadKind",
     "MAEOutput",
     "Preset",
@@ -30,6 +33,7 @@ __all__ = [
     "SkeletonClassifier",
     "SkeletonEncoder",
     "SkeletonMAE",
+    "SkeletonMAEModel",
     "Target",
     "create_mae",
     "encoder_state_from_mae",

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from skelmask.layouts import SkeletonLayout
 from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import Masker
+from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.maskers.cross import CrossMasker
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
@@ -47,6 +48,13 @@ FACTORIES: dict[str, MaskerFactory] = {
     ),
     "cross-motion-random-joint-parity": lambda ratio, _: CrossMasker(
         MotionAwareMasker(ratio, t_patch=T_PATCH), RandomMasker(ratio), partition="joint_parity"
+    ),
+    # Unequal interleaved parts (joint j in part j % 3), so that the count cuts parts.
+    "body-part-frame": lambda ratio, joints: BodyPartMasker(
+        ratio,
+        layout=chain_layout(joints),
+        part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
+        granularity="frame",
     ),
 }
 
