@@ -20,51 +20,21 @@ linear probe here is a quick check of the representation, not a reproduction of 
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from pathlib import Path
 from typing import Any
 
-import torch
+import common
 
-from skelmask.data import SkeletonArrays, SkeletonDataset, load_msr_action3d, synthetic_splits
 from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.models.gin import GINEncoder, SkeletonMAEModel
-from skelmask.training import (
-    DistributedContext,
-    MetricLogger,
-    PretrainConfig,
-    ProbeConfig,
-    cleanup_distributed,
-    extract_features,
-    knn_accuracy,
-    linear_probe,
-    pretrain,
-    seed_everything,
-    setup_distributed,
-)
+from skelmask.training import DistributedContext, cleanup_distributed, setup_distributed
 
 STAGES = ("pretrain", "probe", "knn", "baseline")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; defaults give a few-minute CPU run on the built-in data."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--stages",
-        default="pretrain,probe,knn",
-        help=f"comma-separated subset of {', '.join(STAGES)}; 'baseline' probes the same "
-        "encoder at random initialisation",
-    )
-    data = parser.add_argument_group("data")
-    data.add_argument("--data", choices=("synthetic", "msr-action3d"), default="synthetic")
-    data.add_argument("--data-root", type=Path, help="dataset folder (msr-action3d)")
-    data.add_argument("--layout", default="nturgb+d", help="layout of the synthetic data")
-    data.add_argument("--train-samples", type=int, default=600, help="synthetic training clips")
-    data.add_argument("--test-samples", type=int, default=200, help="synthetic test clips")
-    data.add_argument("--window", type=int, default=16, help="frames per clip fed to the model")
+    defaults = common.Defaults(output_dir="runs/train_skeletonmae", window=16, min_lr=1e-5)
+    parser = common.build_parser(__doc__, STAGES, defaults)
     model = parser.add_argument_group("model")
     model.add_argument("--width", type=int, default=32, help="GIN feature width")
     model.add_argument("--depth", type=int, default=3, help="encoder GIN layers")
@@ -79,29 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     masking.add_argument("--num-parts", type=int, help="random parts hidden (default 2)")
     masking.add_argument("--mask-ratio", type=float, help="hide random parts up to this ratio")
     masking.add_argument("--granularity", choices=("frame", "clip"), default="frame")
-    train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=20, help="pretraining epochs")
-    train.add_argument("--batch-size", type=int, default=32, help="per process")
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--min-lr", type=float, default=1e-5)
-    train.add_argument("--warmup-epochs", type=int, default=2)
-    train.add_argument("--probe-epochs", type=int, default=30)
-    train.add_argument("--probe-lr", type=float, default=0.1)
-    train.add_argument("--probe-batch-size", type=int, default=128)
-    train.add_argument("--grad-clip", type=float)
-    train.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
-    train.add_argument("--workers", type=int, default=0, help="DataLoader workers")
-    train.add_argument("--seed", type=int, default=0)
-    run = parser.add_argument_group("run")
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    run.add_argument("--output-dir", type=Path, default=Path("runs/train_skeletonmae"))
-    run.add_argument("--resume", type=Path, help="pretraining checkpoint to continue from")
-    args = parser.parse_args(argv)
-    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    unknown = sorted(set(stages) - set(STAGES))
-    if unknown:
-        parser.error(f"--stages: unknown stage(s) {unknown}; choose from {list(STAGES)}")
-    args.stages = stages
+    args = common.parse(parser, argv, STAGES)
     chosen = [
         flag for flag in ("parts", "num_parts", "mask_ratio") if getattr(args, flag) is not None
     ]
@@ -109,22 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"give one of --parts, --num-parts, --mask-ratio; got {chosen}")
     if not chosen:
         args.num_parts = 2
-    if args.data == "msr-action3d" and args.data_root is None:
-        parser.error("--data msr-action3d needs --data-root (the folder holding index.csv)")
     return args
-
-
-def load_data(args: argparse.Namespace) -> tuple[SkeletonArrays, SkeletonArrays, list[str]]:
-    """Train and test arrays of the chosen source, and the problems found while reading."""
-    if args.data == "msr-action3d":
-        return load_msr_action3d(args.data_root)
-    train, test = synthetic_splits(
-        num_train=args.train_samples,
-        num_test=args.test_samples,
-        layout=args.layout,
-        seed=args.seed,
-    )
-    return train, test, []
 
 
 def build_model(args: argparse.Namespace, layout: str, channels: int) -> SkeletonMAEModel:
@@ -164,104 +97,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]:
     """The pipeline: data, pretraining, then each evaluation stage."""
-    seed_everything(args.seed, context.rank)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    logger = MetricLogger(args.output_dir / "metrics.jsonl", enabled=context.is_main)
-    train_arrays, test_arrays, problems = load_data(args)
-    for problem in problems:
-        logger.log({"stage": "data", "problem": problem})
-    channels = train_arrays.data.shape[1]
-    # Augmentations draw from the global RNG, which checkpoints save and restore (exact resume).
-    train_set = SkeletonDataset(train_arrays, window=args.window, train=True)
-    train_eval_set = SkeletonDataset(train_arrays, window=args.window, train=False)
-    test_set = SkeletonDataset(test_arrays, window=args.window, train=False)
-    model = build_model(args, train_arrays.layout, channels)
-    summary: dict[str, Any] = {
-        "model": "skeletonmae-gin",
-        "masker": repr(model.masker),
-        "data": args.data,
-        "train_samples": len(train_set),
-        "test_samples": len(test_set),
-        "num_classes": train_arrays.num_classes,
-        "seed": args.seed,
-        "device": str(context.device),
-        "world_size": context.world_size,
-        "skipped_files": len(problems),
-    }
-    if "pretrain" in args.stages:
-        started = time.perf_counter()
-        history = pretrain(
-            model,
-            train_set,
-            PretrainConfig(
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                min_lr=args.min_lr,
-                warmup_epochs=args.warmup_epochs,
-                grad_clip=args.grad_clip,
-                amp=not args.no_amp,
-                seed=args.seed,
-                num_workers=args.workers,
-            ),
-            context=context,
-            output_dir=args.output_dir,
-            resume=args.resume,
-            logger=logger,
-        )
-        summary["pretrain_final_loss"] = history[-1]["loss"] if history else float("nan")
-        summary["pretrain_seconds"] = time.perf_counter() - started
-    encoder = model.encoder
-    probe_config = ProbeConfig(
-        epochs=args.probe_epochs,
-        batch_size=args.probe_batch_size,
-        lr=args.probe_lr,
-        seed=args.seed,
-        num_workers=args.workers,
+    state = common.start(args, context, method="skeletonmae")
+    layout = state.train_arrays.layout
+    model = build_model(args, layout, state.channels)
+    state.summary["masker"] = repr(model.masker)
+    common.pretrain_stage(state, model)
+    common.evaluation_stages(
+        state, model.encoder, lambda: build_model(args, layout, state.channels).encoder
     )
-
-    def probe(model_encoder: GINEncoder, key: str) -> None:
-        result = linear_probe(
-            model_encoder,
-            train_set,
-            test_set,
-            train_arrays.num_classes,
-            probe_config,
-            context=context,
-            logger=logger,
-        )
-        summary[f"{key}_last_accuracy"] = result.last_accuracy
-        summary[f"{key}_best_accuracy"] = result.best_accuracy
-
-    if "probe" in args.stages:
-        probe(encoder, "probe")
-    if "knn" in args.stages:
-        train_features, train_labels = extract_features(
-            encoder, train_eval_set, batch_size=args.batch_size, context=context
-        )
-        test_features, test_labels = extract_features(
-            encoder, test_set, batch_size=args.batch_size, context=context
-        )
-        summary["knn_accuracy"] = knn_accuracy(
-            train_features, train_labels, test_features, test_labels
-        )
-    if "baseline" in args.stages:
-        torch.manual_seed(args.seed)
-        probe(build_model(args, train_arrays.layout, channels).encoder, "baseline_probe")
-    if context.is_main:
-        (args.output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print_summary(summary)
-    return summary
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    """A two-column table of the run's configuration and results."""
-    width = max(len(key) for key in summary)
-    print("\n" + "=" * (width + 14))
-    for key, value in summary.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else str(value)
-        print(f"{key:<{width}}  {shown}")
-    print("=" * (width + 14))
+    return common.finish(state)
 
 
 if __name__ == "__main__":
