@@ -3,7 +3,7 @@
 Every measured step is one AdamW update of ``create_mae(preset, ...)`` (forward, backward,
 optimiser step) on random-walk clips ``(N, C, T, V, M)``, in float32 and in bf16 autocast, eager
 and (with ``--compile``) through ``torch.compile``. In the same run the straightforward baseline
-of :mod:`naive_mae` (the ``"mae"`` architecture with materialised attention, a per-sample
+of ``naive_mae`` (the ``"mae"`` architecture with materialised attention, a per-sample
 ``torch.randperm`` masking loop, float32, eager) is measured, so every speed-up is a ratio of
 two numbers taken minutes apart on the same machine.
 

@@ -81,7 +81,7 @@ def parse_name_list(text: str) -> list[str]:
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the options every benchmark shares.
 
-    Options left at None are resolved by :func:`pick`: an explicit value wins, then ``--tiny``,
+    Options left at None are resolved by ``pick``: an explicit value wins, then ``--tiny``,
     then the device's default.
     """
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")

@@ -1,6 +1,6 @@
 """What the benchmarks run: synthetic skeleton batches, maskers, models and one optimiser step.
 
-Nothing here times anything (that is :mod:`harness`). Every builder seeds the global RNG first,
+Nothing here times anything (that is ``harness``). Every builder seeds the global RNG first,
 so two runs build the same weights and data.
 """
 
@@ -307,7 +307,7 @@ def training_step(
     """One AdamW pretraining step per call (forward, backward, update), cycling through batches.
 
     The optimiser is the pretraining loop's: AdamW with betas (0.9, 0.95) and weight decay 0.05
-    on the parameter groups of :func:`skelmask.training.schedule.param_groups`. The step reads no
+    on the parameter groups of ``skelmask.training.schedule.param_groups``. The step reads no
     value back to the host, so on CUDA it stays asynchronous like a real training loop.
 
     Args:
@@ -336,6 +336,6 @@ def training_step(
 
 
 def mae_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The total loss of a :class:`SkeletonMAE` (possibly compiled)."""
+    """The total loss of a ``SkeletonMAE`` (possibly compiled)."""
     loss: torch.Tensor = model(x).loss
     return loss

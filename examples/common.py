@@ -107,7 +107,7 @@ def build_parser(
 def parse(
     parser: argparse.ArgumentParser, argv: list[str] | None, stages: Sequence[str]
 ) -> argparse.Namespace:
-    """Parses ``argv`` and checks the options of :func:`build_parser`; ``stages`` becomes a list."""
+    """Parses ``argv`` and checks the options of ``build_parser``; ``stages`` becomes a list."""
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(chosen) - set(stages))

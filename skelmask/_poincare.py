@@ -101,7 +101,7 @@ def expmap0(
         u: Tangent vectors at the origin ``(..., D)``.
         c: Positive curvature magnitude, a 0-d tensor.
         clip_r: Maximum Euclidean norm of ``u``; None disables clipping.
-        projected: Whether to :func:`project` the result (geoopt's default).
+        projected: Whether to ``project`` the result (geoopt's default).
 
     Returns:
         Points on the ball ``(..., D)``. The gradient is finite everywhere, also at ``u = 0``.
@@ -213,7 +213,7 @@ def pairwise_dist(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
     Uses the closed form ``sqrt(c)·‖(-x) ⊕ y‖ = sqrt(c)·Δ / sqrt(c·Δ² + (1 - c‖x‖²)(1 - c‖y‖²))``
     with ``Δ = ‖x - y‖`` taken from a Gram matrix, so memory is ``O(N²)`` rather than the
-    ``O(N²·D)`` of broadcasting :func:`mobius_add` over all pairs. The diagonal is exactly zero.
+    ``O(N²·D)`` of broadcasting ``mobius_add`` over all pairs. The diagonal is exactly zero.
     Points closer than about ``1e-3`` (float32) are resolved no better than that.
 
     Args:

@@ -2,7 +2,7 @@
 
 Each ``prepare`` subcommand reads a raw dataset with its skelmask reader, prints what was read,
 kept, rejected and cleaned, and writes one prepared file per benchmark and split
-(:func:`skelmask.data.prepared.save_prepared`) into ``--out``. See ``docs/data.md``.
+(``skelmask.data.prepared.save_prepared``) into ``--out``. See ``docs/data.md``.
 
 Exit status: 0 on success; 1 when reading fails (a missing folder, or with ``--on-error raise``
 the first unusable file, named with its line on stderr); 2 for a usage error.

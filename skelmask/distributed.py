@@ -1,6 +1,6 @@
 """Helpers for losses that compare samples across ``torch.distributed`` ranks.
 
-Contrastive losses such as :class:`~skelmask.losses.cross_contrast.CrossContrastLoss` compare
+Contrastive losses such as ``CrossContrastLoss`` compare
 every sample with every other sample of the batch. Under data-parallel training each rank only
 holds its own shard, so the loss can all-gather the keys of every rank (with gradient) to compare
 against the whole global batch, as lightly's ``NTXentLoss(gather_distributed=True)`` does.
@@ -84,7 +84,7 @@ def eye_rank(size: int, device: torch.device | None = None) -> torch.Tensor:
     """Identity target between this rank's rows and the gathered columns.
 
     Row ``i`` (local sample ``i``) is True at column ``rank()·size + i``, its own position in the
-    batch gathered by :func:`gather`.
+    batch gathered by ``gather``.
 
     Args:
         size: Local batch size ``B``.

@@ -1,10 +1,10 @@
 """Skeleton layouts: joint names, the kinematic tree, body parts and named joint subsets.
 
-A :class:`SkeletonLayout` is plain data. Everything structural that a masker, a model or a data
+A ``SkeletonLayout`` is plain data. Everything structural that a masker, a model or a data
 reader needs about a skeleton (how many joints, which joint hangs from which, which joints form
 the left arm) is read from a layout, so that nothing in skelmask is hard-coded to NTU RGB+D.
 
-Built-in layouts, looked up with :func:`get_layout`:
+Built-in layouts, looked up with ``get_layout``:
 
 =================  ======  ===================================================================
 name               joints  source
@@ -19,7 +19,7 @@ name               joints  source
 Thumb convention for ``"nturgb+d"``: both the hand tip and the thumb hang from the *hand* joint
 (HandTipLeft→HandLeft, ThumbLeft→HandLeft, and the same on the right), as in the ST-GCN,
 pyskl and mmaction2 graphs. The Kinect SDK attaches the thumb to the wrist and CTR-GCN chains
-HandTip→Thumb→Hand; build such a variant with :meth:`SkeletonLayout.from_parents` if you need it.
+HandTip→Thumb→Hand; build such a variant with ``SkeletonLayout.from_parents`` if you need it.
 """
 
 from __future__ import annotations
@@ -435,7 +435,7 @@ _REGISTRY: dict[str, SkeletonLayout] = {}
 
 
 def register_layout(layout: SkeletonLayout, *, overwrite: bool = False) -> SkeletonLayout:
-    """Makes a layout available to :func:`get_layout` under its name.
+    """Makes a layout available to ``get_layout`` under its name.
 
     Args:
         layout: The layout to register.
@@ -459,7 +459,7 @@ def get_layout(name: str | SkeletonLayout) -> SkeletonLayout:
     """Looks up a registered layout by name; a layout passed in is returned unchanged.
 
     Args:
-        name: A registered name such as ``"nturgb+d"``, or a :class:`SkeletonLayout`.
+        name: A registered name such as ``"nturgb+d"``, or a ``SkeletonLayout``.
 
     Returns:
         The layout.

@@ -92,7 +92,7 @@ def mask_result_from_bool(
     branch: torch.Tensor | None = None,
     validate: bool = True,
 ) -> MaskResult:
-    """Builds a :class:`MaskResult` from a bool mask with exactly ``num_keep`` False per row.
+    """Builds a ``MaskResult`` from a bool mask with exactly ``num_keep`` False per row.
 
     Args:
         mask: Bool ``(B, L)``; True = hidden. Every row must keep exactly ``num_keep`` tokens.
@@ -183,7 +183,7 @@ def patchify(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tens
 
 
 def unpatchify(grid: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tensor:
-    """Inverse of :func:`patchify`.
+    """Inverse of ``patchify``.
 
     Args:
         grid: ``(B, Tp, Vp, t_patch·v_patch·C)``.

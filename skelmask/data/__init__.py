@@ -1,10 +1,10 @@
 """Skeleton data: readers, prepared files, a procedural default dataset and transforms.
 
 Everything here uses the ``(N, C, T, V, M)`` dataset-boundary convention of pyskl and MAMP:
-:class:`SkeletonArrays` holds a whole dataset, :class:`SkeletonDataset` turns it into
+``SkeletonArrays`` holds a whole dataset, ``SkeletonDataset`` turns it into
 fixed-window ``(C, window, V, M)`` training or evaluation clips. Readers cover raw NTU RGB+D
 60/120, PKU-MMD, MAMP/CTR-GCN ``.npz``, pyskl pickles, MSR Action3D and NW-UCLA; each reports
-what it rejected and cleaned in a :class:`ReadReport`.
+what it rejected and cleaned in a ``ReadReport``.
 """
 
 from __future__ import annotations

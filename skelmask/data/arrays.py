@@ -26,7 +26,7 @@ class SkeletonArrays:
             plus a score), frames, joints, persons.
         labels: Class of every sample, int64 of shape ``(N,)`` in ``[0, num_classes)``.
         lengths: Valid frames of every sample, int64 of shape ``(N,)`` in ``[1, T]``.
-        layout: Name of a registered layout (see :func:`skelmask.get_layout`) with ``V`` joints.
+        layout: Name of a registered layout (see ``skelmask.get_layout``) with ``V`` joints.
         num_classes: Number of classes, at least 1.
         names: One identifier per sample (a file name or a generated id), ``N`` entries.
 

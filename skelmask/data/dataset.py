@@ -1,4 +1,4 @@
-"""A PyTorch dataset over :class:`SkeletonArrays` with MAMP / HA-CM's crop, resize and rotation.
+"""A PyTorch dataset over ``SkeletonArrays`` with MAMP / HA-CM's crop, resize and rotation.
 
 Training transform (MAMP's ``valid_crop_resize`` + ``random_rot``, HA-CM §1.1), with two opt-in
 SkeletonCLR / AimCLR augmentations (off by default):
@@ -6,20 +6,20 @@ SkeletonCLR / AimCLR augmentations (off by default):
 0. optional temporal padding (``temporal_padding = P > 0``): the ``L`` valid frames are padded by
    reflection with ``P`` frames on both sides and a random window of ``L`` consecutive frames of
    the ``L + 2P`` is kept, a random shift of up to ``P`` frames either way (see
-   :func:`reflect_indices`);
+   ``reflect_indices``);
 1. crop a random ratio ``p ~ U(crop_ratio)`` of the sample's valid frames (at least
    ``min_frames``, at most all of them) at a random start;
 2. resize the crop to ``window`` frames by linear interpolation along time;
 3. rotate the xyz channels by one random rotation per sample, angles ``U(-rotation, rotation)``
    about x, y and z;
 4. optional shear (``shear = s > 0``): ``xyz ← S @ xyz`` with ``S`` the identity plus six
-   off-diagonal entries ``U(-s, s)`` per sample (see :func:`shear_matrix`).
+   off-diagonal entries ``U(-s, s)`` per sample (see ``shear_matrix``).
 
 Evaluation transform: the centred ``eval_crop_ratio`` of the valid frames, resized, not rotated,
 sheared or shifted.
 
 Only the frames a clip needs are read from ``arrays.data``, so the dataset works on a
-memory-mapped array (:func:`skelmask.data.prepared.load_prepared`) without loading it.
+memory-mapped array (``skelmask.data.prepared.load_prepared``) without loading it.
 
 Resizing samples the crop at ``window`` evenly spaced positions from its first to its last frame
 (``align_corners=True``), so a full crop keeps the first and last valid frames exactly; MAMP's
@@ -120,7 +120,7 @@ def shear(x: FloatArray, amounts: npt.ArrayLike, spatial_dims: int = 3) -> Float
 
     Args:
         x: One sample, shape ``(C, T, V, M)``.
-        amounts: Off-diagonal entries of :func:`shear_matrix`, shape ``(6,)``.
+        amounts: Off-diagonal entries of ``shear_matrix``, shape ``(6,)``.
         spatial_dims: 3: channels 0–2 are xyz and get ``shear_matrix(amounts)``; 2: channels 0–1
             are in-plane xy and get its top-left 2×2 block (entries ``S01`` and ``S10``); 0 or 1:
             nothing is sheared.
@@ -229,7 +229,7 @@ def rotate(x: FloatArray, angles: npt.ArrayLike, spatial_dims: int = 3) -> Float
 
 
 class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Fixed-window clips of :class:`SkeletonArrays`, with MAMP / HA-CM augmentation when training.
+    """Fixed-window clips of ``SkeletonArrays``, with MAMP / HA-CM augmentation when training.
 
     See the module docstring for the transforms. ``spatial_dims`` says which leading channels are
     coordinates: by default 3 (xyz) when ``C >= 3`` and ``C`` otherwise; for 2D keypoints with a
@@ -250,7 +250,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     global RNG in its checkpoints and reseeds workers per epoch, so a resumed run continues
     exactly, whereas the dataset's own generator is not part of any checkpoint.
 
-    Over a memory-mapped ``arrays.data`` (:func:`skelmask.data.prepared.load_prepared`) the
+    Over a memory-mapped ``arrays.data`` (``skelmask.data.prepared.load_prepared``) the
     dataset pickles the file mapping rather than the coordinates, so ``DataLoader`` workers
     started with ``spawn`` or ``forkserver`` re-open the file instead of receiving a copy.
 
@@ -361,7 +361,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        """Re-opens a mapping pickled by :meth:`__getstate__`."""
+        """Re-opens a mapping pickled by ``__getstate__``."""
         mapped = state["arrays"]
         if isinstance(mapped, _MappedArrays):
             state["arrays"] = mapped.open()
@@ -420,7 +420,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 @dataclass(frozen=True)
 class _MappedArrays:
-    """A :class:`SkeletonArrays` whose ``data`` is a read-only file mapping, by reference."""
+    """A ``SkeletonArrays`` whose ``data`` is a read-only file mapping, by reference."""
 
     filename: str
     offset: int
@@ -453,7 +453,7 @@ class _MappedArrays:
 
 
 def _whole_memmap(data: FloatArray) -> np.memmap[Any, Any] | None:
-    """The read-only :class:`numpy.memmap` that ``data`` views in full, or ``None``."""
+    """The read-only ``numpy.memmap`` that ``data`` views in full, or ``None``."""
     mapping = data if isinstance(data, np.memmap) else data.base
     if (
         isinstance(mapping, np.memmap)

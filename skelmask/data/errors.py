@@ -1,8 +1,8 @@
 """Errors and read reports shared by every skeleton reader.
 
 Readers never drop a file silently: a file that cannot be used raises a
-:class:`SkeletonFileError` naming the file (and the line, where there is one), or, with
-``on_error="skip"``, is listed in the :class:`ReadReport` that the reader returns.
+``SkeletonFileError`` naming the file (and the line, where there is one), or, with
+``on_error="skip"``, is listed in the ``ReadReport`` that the reader returns.
 """
 
 from __future__ import annotations

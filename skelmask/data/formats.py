@@ -4,20 +4,20 @@
 ``x_train`` ``(N, T, D)``, one-hot ``y_train`` ``(N, num_classes)`` and the same for
 ``x_test`` / ``y_test``. Every frame's ``D = M·V·3`` values are ordered person, joint, ``x y z``
 (``D = 150`` = 2 persons × 25 joints × 3 for NTU RGB+D). The arrays are already preprocessed
-(centred, padded to ``T``, usually 300), so :func:`load_npz` only reorders them to
+(centred, padded to ``T``, usually 300), so ``load_npz`` only reorders them to
 ``(N, 3, T, V, M)``.
 
 **pyskl / mmaction2 annotation pickles** (``ntu60_3danno.pkl``, ``ntu60_hrnet.pkl``,
 ``ntu120_2d.pkl`` …): a dict ``{"split": {name: [frame_dir, ...]}, "annotations": [...]}``
 whose annotations are dicts with ``frame_dir``, ``label`` (0-based), ``total_frames``,
 ``keypoint`` ``(M, T, V, C)`` and, for 2D poses, ``keypoint_score`` ``(M, T, V)``.
-:func:`load_pyskl` reads them without mmcv.
+``load_pyskl`` reads them without mmcv.
 
 Pickle executes code: unpickling calls whatever callables the file names, so a crafted file
-can run arbitrary commands. :func:`load_pyskl` therefore uses a restricted unpickler that only
+can run arbitrary commands. ``load_pyskl`` therefore uses a restricted unpickler that only
 resolves the few globals a pyskl file needs (numpy's array, dtype and scalar reconstruction
 functions and ``_codecs.encode``, which protocols 0–2 use for raw bytes) and a handful of
-harmless builtin containers; any other global is refused with a :class:`SkeletonFileError`.
+harmless builtin containers; any other global is refused with a ``SkeletonFileError``.
 """
 
 from __future__ import annotations
@@ -54,11 +54,11 @@ def load_npz(
             ``y_<split>`` and at least one split must be present.
         layout: Registered layout of the joints; ``D`` must equal ``M·V·3`` for its ``V``.
         on_error: For a bad sample (a non-finite value, all zeros, a ``y`` row that is not
-            one-hot): ``"raise"`` the :class:`SkeletonFileError`, or ``"skip"`` it and list it
+            one-hot): ``"raise"`` the ``SkeletonFileError``, or ``"skip"`` it and list it
             in the report. A bad file (unreadable, missing or mis-shaped arrays) always raises.
 
     Returns:
-        ``({"train": ..., "test": ...}, report)`` for the splits present: :class:`SkeletonArrays`
+        ``({"train": ..., "test": ...}, report)`` for the splits present: ``SkeletonArrays``
         with ``data`` of shape ``(N, 3, T, V, M)`` float32, ``num_classes`` the width of ``y``,
         ``lengths`` the last frame with a non-zero value plus one, names ``"<split>_<index>"``
         (index into ``x_<split>``).
@@ -205,14 +205,14 @@ def load_pyskl(
         on_error: For a bad annotation (a keypoint shape that disagrees with ``total_frames``,
             a missing or bad field, a bad label, a non-finite value, a joint or channel count
             unlike the others, a repeated ``frame_dir``) or a ``frame_dir`` listed in a split but
-            absent: ``"raise"`` the :class:`SkeletonFileError`, or ``"skip"`` it and list it in
+            absent: ``"raise"`` the ``SkeletonFileError``, or ``"skip"`` it and list it in
             the report. A bad file (unreadable, a forbidden global, no ``split`` or
             ``annotations``) always raises. Annotations listed in no split are reported as
             not used.
 
     Returns:
         ``({split name: arrays}, report)`` keyed by pyskl's split names (e.g. ``"xsub_train"``,
-        ``"xsub_val"``): :class:`SkeletonArrays` with ``data`` of shape ``(N, C, T, V, M)``
+        ``"xsub_val"``): ``SkeletonArrays`` with ``data`` of shape ``(N, C, T, V, M)``
         float32, samples in the split's order, names the ``frame_dir`` ids, ``lengths`` the
         ``total_frames``. The report counts annotations read and samples kept over all splits
         (an annotation listed in two splits counts twice).
@@ -383,7 +383,7 @@ def _unpickle(path: str | Path) -> object:
 def _pyskl_sample(
     path: str | Path, position: int, annotation: object, joints: int | None
 ) -> _PysklSample:
-    """One validated annotation; raises :class:`SkeletonFileError` naming its ``frame_dir``."""
+    """One validated annotation; raises ``SkeletonFileError`` naming its ``frame_dir``."""
     if not isinstance(annotation, Mapping):
         raise SkeletonFileError(
             path, f"annotations[{position}]: expected a dict, got {type(annotation).__name__}"

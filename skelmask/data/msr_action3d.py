@@ -58,7 +58,7 @@ def load_msr_action3d(
             and list it in ``problems``.
 
     Returns:
-        ``(train, test, problems)``: two :class:`SkeletonArrays` with ``data`` of shape
+        ``(train, test, problems)``: two ``SkeletonArrays`` with ``data`` of shape
         ``(N, 3, T, 20, 1)``, 20 classes, names the file stems (``"a01_s01_e01"``), sorted by
         file name; and one line per file that was skipped or lost all-zero frames, starting with
         the file name. On the published data that is 1 skipped file (``a13_s09_e02``, all zeros)
@@ -124,7 +124,7 @@ def _parse_name(path: Path) -> tuple[int, int]:
 
 
 def _read_frames(path: Path) -> npt.NDArray[np.float32]:
-    """Frames ``(T, 20, 3)`` of one file; raises :class:`_SkippedFile` naming what is wrong."""
+    """Frames ``(T, 20, 3)`` of one file; raises ``_SkippedFile`` naming what is wrong."""
     text = path.read_text(encoding="utf-8", errors="replace")
     if not text.strip():
         raise _SkippedFile("file is empty")

@@ -4,14 +4,14 @@
 the frame count; then per frame the body count; per body one line of 10 values (``bodyID``
 first), the joint count (25) and one line of 12 values per joint (``x y z`` in camera-space
 metres, then depth and colour pixel positions, orientation and tracking state). A body keeps its
-``bodyID`` while Kinect tracks it, so :func:`read_ntu_skeleton` returns one track per ID.
+``bodyID`` while Kinect tracks it, so ``read_ntu_skeleton`` returns one track per ID.
 
-**Cleaning** (:func:`clean_ntu_sequence`), the preprocessing of the ST-GCN / CTR-GCN / MAMP line
+**Cleaning** (``clean_ntu_sequence``), the preprocessing of the ST-GCN / CTR-GCN / MAMP line
 of work, implemented here from its description:
 
-1. When a file has more than one body, bodies tracked in at most :data:`NOISE_LENGTH_THRESHOLD`
-   frames are discarded, then bodies whose x-spread exceeds :data:`SPREAD_RATIO` times their
-   y-spread (wider than tall, not a standing person) in at least :data:`NOISY_SPREAD_FRACTION`
+1. When a file has more than one body, bodies tracked in at most ``NOISE_LENGTH_THRESHOLD``
+   frames are discarded, then bodies whose x-spread exceeds ``SPREAD_RATIO`` times their
+   y-spread (wider than tall, not a standing person) in at least ``NOISY_SPREAD_FRACTION``
    of their frames. A filter that would discard every remaining body is skipped (and noted).
 2. The remaining bodies are ranked by motion, the total variance of their joints over time
    (variance over frames of every joint coordinate, summed). In that order each body goes to
@@ -22,13 +22,13 @@ of work, implemented here from its description:
 4. Coordinates are centred on the spine-mid joint (index 1) of the first actor present in the
    first kept frame; absent actors stay exactly zero.
 
-**Loading** (:func:`load_ntu`) then resamples sequences longer than ``max_frames`` to
+**Loading** (``load_ntu``) then resamples sequences longer than ``max_frames`` to
 ``max_frames`` uniformly spaced frames and zero-pads shorter ones.
 
-**Benchmarks** (:data:`NTU_BENCHMARKS`, :func:`ntu_split`): NTU-60 holds actions 1–60 of setups
+**Benchmarks** (``NTU_BENCHMARKS``, ``ntu_split``): NTU-60 holds actions 1–60 of setups
 1–17, NTU-120 actions 1–120 of setups 1–32. Cross-subject training subjects are
-:data:`NTU60_TRAINING_SUBJECTS` (Shahroudy et al., CVPR 2016) and
-:data:`NTU120_TRAINING_SUBJECTS` (Liu et al., TPAMI 2020), as listed by the dataset papers'
+``NTU60_TRAINING_SUBJECTS`` (Shahroudy et al., CVPR 2016) and
+``NTU120_TRAINING_SUBJECTS`` (Liu et al., TPAMI 2020), as listed by the dataset papers'
 cross-subject evaluations and used by pyskl's ``tools/data/ntu_preproc.py`` and the
 ST-GCN / CTR-GCN data scripts. NTU-60 cross-view
 trains on cameras 2 and 3 and tests on camera 1; NTU-120 cross-setup trains on even setup
@@ -101,7 +101,7 @@ SPREAD_RATIO = 0.8
 """A frame of a body is noisy when its x-spread exceeds this times its y-spread."""
 
 NOISY_SPREAD_FRACTION = 0.69754
-"""A body is noise when at least this fraction of its frames is noisy by :data:`SPREAD_RATIO`."""
+"""A body is noise when at least this fraction of its frames is noisy by ``SPREAD_RATIO``."""
 
 MAX_BODIES_PER_FRAME = 6
 """Kinect v2 tracks at most six bodies; a larger body count is a corrupt file."""
@@ -200,14 +200,14 @@ def ntu_split(name: NTUName, benchmark: str) -> Literal["train", "test"] | None:
 
     Args:
         name: The parsed sample name.
-        benchmark: One of :data:`NTU_BENCHMARKS`.
+        benchmark: One of ``NTU_BENCHMARKS``.
 
     Returns:
         ``"train"`` or ``"test"``; ``None`` for samples outside the benchmark's dataset (e.g.
         action 61 or setup 18 under an NTU-60 benchmark).
 
     Raises:
-        ValueError: If ``benchmark`` is not one of :data:`NTU_BENCHMARKS`.
+        ValueError: If ``benchmark`` is not one of ``NTU_BENCHMARKS``.
 
     Examples:
         >>> sample = parse_ntu_name("S002C001P003R001A061")
@@ -235,13 +235,13 @@ def read_ntu_skeleton(path: str | Path) -> NTUSequence:
         path: The file (LF or CRLF line endings).
 
     Returns:
-        The file's frame count and one :class:`NTUBody` per body ID. A file whose frames hold no
-        body at all gives an empty ``bodies`` (:func:`clean_ntu_sequence` rejects it).
+        The file's frame count and one ``NTUBody`` per body ID. A file whose frames hold no
+        body at all gives an empty ``bodies`` (``clean_ntu_sequence`` rejects it).
 
     Raises:
         SkeletonFileError: Naming the file and the 1-based line, if the file cannot be read or is
             empty; a count is not an integer; the frame count is below 1; a body count is
-            negative or above :data:`MAX_BODIES_PER_FRAME`; a body info line does not have 10
+            negative or above ``MAX_BODIES_PER_FRAME``; a body info line does not have 10
             values; a joint count is not 25; a joint line does not have 12 numeric values or its
             ``x y z`` are not finite; a body ID appears twice in a frame; the file ends early; or
             non-blank text follows the last frame.
@@ -311,11 +311,11 @@ def clean_ntu_sequence(
 ) -> tuple[FloatArray, list[str]]:
     """Denoises the bodies of a sequence, picks the main actors and centres them.
 
-    See the module docstring for the steps and :data:`NOISE_LENGTH_THRESHOLD`,
-    :data:`SPREAD_RATIO` and :data:`NOISY_SPREAD_FRACTION` for the thresholds.
+    See the module docstring for the steps and ``NOISE_LENGTH_THRESHOLD``,
+    ``SPREAD_RATIO`` and ``NOISY_SPREAD_FRACTION`` for the thresholds.
 
     Args:
-        sequence: A file as read by :func:`read_ntu_skeleton`.
+        sequence: A file as read by ``read_ntu_skeleton``.
         max_bodies: Actor slots ``M``, at least 1.
 
     Returns:
@@ -393,7 +393,7 @@ def load_ntu(
     Args:
         root: Folder searched recursively for ``*.skeleton`` files (e.g. the extracted
             ``nturgb+d_skeletons/`` of NTU-60, or of both NTU-120 archives).
-        benchmark: One of :data:`NTU_BENCHMARKS`. Files outside its dataset (e.g. action 61 or
+        benchmark: One of ``NTU_BENCHMARKS``. Files outside its dataset (e.g. action 61 or
             later under NTU-60) are left out without being read or reported.
         max_frames: Frames ``T`` of the output; longer sequences are resampled to ``T``
             uniformly spaced frames (and listed in ``report.cleaned``), shorter ones zero-padded.
@@ -404,14 +404,14 @@ def load_ntu(
             lines and ``#`` comments ignored), an iterable of sample names, or ``None`` (the
             default) to read every file. Files without any body are rejected in any case.
         on_error: ``"skip"`` lists a file that cannot be used in ``report.rejected``;
-            ``"raise"`` raises :class:`SkeletonFileError` for the first one (file names are
+            ``"raise"`` raises ``SkeletonFileError`` for the first one (file names are
             checked before any file is read, then files are read in name order).
         workers: Processes reading files; the result does not depend on it.
         show_progress: Show a progress bar (when tqdm is installed).
 
     Returns:
         ``(splits, report)``: ``splits["train"]`` and ``splits["test"]`` are
-        :class:`SkeletonArrays` with ``data`` float32 of shape ``(N, 3, max_frames, 25,
+        ``SkeletonArrays`` with ``data`` float32 of shape ``(N, 3, max_frames, 25,
         max_bodies)``, labels ``action - 1``, ``num_classes`` 60 or 120, layout ``"nturgb+d"``,
         names the file stems in sorted order. A split is empty (``N = 0``) when ``root`` holds
         none of its files. ``report.read`` counts the benchmark's files, which are either kept
@@ -546,7 +546,7 @@ def _to_arrays(
 
 
 class _Cursor:
-    """Walks the lines of one file, raising :class:`SkeletonFileError` with 1-based line numbers."""
+    """Walks the lines of one file, raising ``SkeletonFileError`` with 1-based line numbers."""
 
     def __init__(self, path: str | Path, lines: list[str]) -> None:
         self.path = path
@@ -665,7 +665,7 @@ def _check_count(value: object, name: str) -> None:
 
 
 def _missing_names(missing: str | Path | Iterable[str] | None) -> frozenset[str]:
-    """Sample stems to leave out, from the ``missing`` argument of :func:`load_ntu`."""
+    """Sample stems to leave out, from the ``missing`` argument of ``load_ntu``."""
     if missing is None:
         return frozenset()
     if isinstance(missing, str) and missing == "builtin":

@@ -57,13 +57,13 @@ def load_nw_ucla(
             ``None`` pads to the longest sequence.
         on_error: For an unusable file (invalid JSON, a missing key, skeletons that are not
             ``T × 20 × 3`` finite numbers, a label outside 1–10, a file name without ``_vVV`` or
-            with a view outside 1–3): ``"raise"`` the :class:`SkeletonFileError`, or ``"skip"``
+            with a view outside 1–3): ``"raise"`` the ``SkeletonFileError``, or ``"skip"``
             it and list it in the report.
         workers: Processes reading files in parallel, at least 1.
         show_progress: Show a progress bar (needs tqdm).
 
     Returns:
-        ``({"train": ..., "test": ...}, report)``: :class:`SkeletonArrays` with ``data`` of shape
+        ``({"train": ..., "test": ...}, report)``: ``SkeletonArrays`` with ``data`` of shape
         ``(N, 3, T, 20, 1)`` float32, 10 classes, layout ``"nw-ucla"``, names the ``file_name``
         fields, sorted by file name.
 

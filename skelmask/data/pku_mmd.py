@@ -136,7 +136,7 @@ def read_pku_labels(path: str | Path, *, num_classes: int = _NUM_CLASSES) -> npt
 
 
 def _parse_labels(path: str | Path, num_classes: int) -> tuple[npt.NDArray[np.int64], list[int]]:
-    """The rows of :func:`read_pku_labels` and the 1-based line number of each."""
+    """The rows of ``read_pku_labels`` and the 1-based line number of each."""
     rows: list[list[int]] = []
     numbers: list[int] = []
     with Path(path).open(encoding="utf-8", errors="replace") as file:
@@ -189,12 +189,12 @@ def load_pku_mmd(
         on_error: For an unusable video or label line (a bad skeleton or label file, a segment
             past the end of its video or without a body, a video in neither split list or
             without a skeleton file, a skeleton file without a label file): ``"raise"`` the
-            :class:`SkeletonFileError`, or ``"skip"`` it and list it in the report.
+            ``SkeletonFileError``, or ``"skip"`` it and list it in the report.
         workers: Processes reading videos in parallel, at least 1.
         show_progress: Show a progress bar (needs tqdm).
 
     Returns:
-        ``({"train": ..., "test": ...}, report)``: :class:`SkeletonArrays` with ``data`` of shape
+        ``({"train": ..., "test": ...}, report)``: ``SkeletonArrays`` with ``data`` of shape
         ``(N, 3, max_frames, 25, 2)`` float32, 51 classes, layout ``"nturgb+d"`` and names
         ``<video>_<KK>`` sorted by video and line (a split may have ``N = 0``); the report counts
         videos read and samples kept.

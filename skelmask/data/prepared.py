@@ -4,10 +4,10 @@ A prepared file is a zip archive with every member stored uncompressed (``ZIP_ST
 also an ordinary ``.npz`` that ``np.load`` reads. Its members:
 
 * ``data.npy``: float32 ``(N, C, T, V, M)`` coordinates, written first and 64-byte aligned in the
-  file, so :func:`load_prepared` can map it with :class:`numpy.memmap` instead of reading it;
+  file, so ``load_prepared`` can map it with ``numpy.memmap`` instead of reading it;
 * ``labels.npy``: int64 ``(N,)``; ``lengths.npy``: int64 ``(N,)`` valid frames per sample;
 * ``names.npy``: unicode ``(N,)`` sample identifiers;
-* ``header.npy``: a 0-d unicode array holding a JSON object (see :func:`read_prepared_metadata`).
+* ``header.npy``: a 0-d unicode array holding a JSON object (see ``read_prepared_metadata``).
 
 Files are written atomically: the archive goes to a temporary file in the destination folder, is
 flushed and fsynced, and then replaces the destination with ``os.replace``, so a crash leaves
@@ -56,10 +56,10 @@ def save_prepared(
             existing file is replaced only once the new one is complete.
         arrays: The samples; ``data`` float32 ``(N, C, T, V, M)``.
         metadata: JSON-serialisable facts to keep with the data (dataset, benchmark, split, the
-            reader's report), returned by :func:`read_prepared_metadata` under ``"metadata"``.
+            reader's report), returned by ``read_prepared_metadata`` under ``"metadata"``.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a ``Path``.
 
     Raises:
         TypeError: If ``metadata`` is not a dict or is not JSON-serialisable.
@@ -109,14 +109,14 @@ def load_prepared(path: str | Path, *, mmap: bool = True) -> SkeletonArrays:
     """Reads a prepared file, mapping its coordinates from disk by default.
 
     Args:
-        path: A file written by :func:`save_prepared`.
-        mmap: Map ``data.npy`` read-only with :class:`numpy.memmap`, so that only the frames a
+        path: A file written by ``save_prepared``.
+        mmap: Map ``data.npy`` read-only with ``numpy.memmap``, so that only the frames a
             dataset indexes are ever read (NTU-120 need not fit in memory); ``False`` reads
             everything into memory.
 
     Returns:
         The samples. With ``mmap``, ``arrays.data`` is a read-only float32 ``(N, C, T, V, M)``
-        view whose ``base`` is the :class:`numpy.memmap`; labels, lengths and names are in
+        view whose ``base`` is the ``numpy.memmap``; labels, lengths and names are in
         memory.
 
     Raises:
@@ -153,17 +153,17 @@ def read_prepared_metadata(path: str | Path) -> dict[str, object]:
     """The header of a prepared file, without reading its arrays.
 
     Args:
-        path: A file written by :func:`save_prepared`.
+        path: A file written by ``save_prepared``.
 
     Returns:
         A dict with ``"format"`` (``"skelmask-prepared"``), ``"format_version"``,
         ``"skelmask_version"`` (of the writer), ``"layout"``, ``"num_classes"``, ``"shape"``
-        (``[N, C, T, V, M]``) and ``"metadata"`` (what was passed to :func:`save_prepared`, or
+        (``[N, C, T, V, M]``) and ``"metadata"`` (what was passed to ``save_prepared``, or
         ``{}``).
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
-        SkeletonFileError: If it is not a prepared file (see :func:`load_prepared`).
+        SkeletonFileError: If it is not a prepared file (see ``load_prepared``).
     """
     header, _ = _read_archive(Path(path), ())
     return header

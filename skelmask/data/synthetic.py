@@ -18,7 +18,7 @@ Every sample is a skeleton of the chosen layout moved by forward kinematics:
    ``[ceil(max_frames / 2), max_frames]``; the frames after them are zero.
 
 The classes are learnable but not linearly trivial: a ridge classifier on the raw coordinates,
-resampled to 16 frames, scores about 0.55–0.77 on :func:`synthetic_splits` with 10 classes (chance
+resampled to 16 frames, scores about 0.55–0.77 on ``synthetic_splits`` with 10 classes (chance
 0.10) over the built-in layouts and seeds 0–3 (checked in ``tests/data/test_synthetic.py``).
 """
 
@@ -198,7 +198,7 @@ def synthetic_splits(
         seed: Seed of the classes and of both splits.
 
     Returns:
-        ``(train, test)``, each as :func:`generate_synthetic_actions` returns, with ``M = 1``.
+        ``(train, test)``, each as ``generate_synthetic_actions`` returns, with ``M = 1``.
 
     Examples:
         >>> from skelmask.data import synthetic_splits

@@ -203,7 +203,7 @@ def _branch_mean(
 
 
 def _check_inputs(features: torch.Tensor, branch: torch.Tensor, valid: torch.Tensor | None) -> int:
-    """Checks the shapes of :meth:`CrossContrastLoss.forward`'s inputs; returns ``B``."""
+    """Checks the shapes of ``CrossContrastLoss.forward``'s inputs; returns ``B``."""
     if features.dim() != 3 or min(features.shape) == 0:
         raise ValueError(
             f"features must be a non-empty (B, K, D) tensor, got shape {tuple(features.shape)}"

@@ -5,7 +5,7 @@ ICCV 2023) and HA-CM (Yin & Cao, arXiv:2409.17951) predict, for every hidden tok
 **motion** of its patch (frame differences), normalised per patch, and average a per-token MSE
 over the hidden tokens only. SkeletonMAE-style models predict the coordinates instead. The
 targets here are token grids ``(B, Tp, Vp, P)`` with ``P = t_patch·v_patch·C``, in the layout of
-:func:`skelmask.tokens.patchify`, so they line up with any masker's time-major ``(B, L)`` mask.
+``skelmask.tokens.patchify``, so they line up with any masker's time-major ``(B, L)`` mask.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ class MaskedReconstructionLoss(nn.Module):
     """Per-token MSE averaged over the hidden tokens only, as in MAE, MAMP and HA-CM.
 
     ``loss = Σ_l mask_l · mean_P (pred_l − y_l)² / Σ_l mask_l`` over all ``B·L`` tokens of the
-    batch, where ``y`` is the target, normalised per patch (:func:`normalize_patches`) when
+    batch, where ``y`` is the target, normalised per patch (``normalize_patches``) when
     ``normalize_target`` is set. Visible tokens do not contribute. Works with any masker: pass
     its ``MaskResult.mask``.
 
@@ -169,7 +169,7 @@ class MaskedReconstructionLoss(nn.Module):
         Args:
             pred: ``(B, L, P)`` predictions, time-major, or a ``(B, Tp, Vp, P)`` grid.
             target: ``(B, L, P)`` or ``(B, Tp, Vp, P)`` targets, e.g. from
-                :func:`motion_target`. A grid is flattened time-major, ``l = t·Vp + v``.
+                ``motion_target``. A grid is flattened time-major, ``l = t·Vp + v``.
             mask: Bool ``(B, L)`` or ``(B, Tp, Vp)``; True where the token is hidden.
 
         Returns:

@@ -24,7 +24,7 @@ __all__ = ["MoCoQueue", "SkeleMixContrastLoss", "SkeleMixLogits", "SkeleMixLosse
 class MoCoQueue(nn.Module):
     """First-in first-out buffer of ``K`` L2-normalised keys, the negatives of MoCo.
 
-    It starts with random unit vectors. :meth:`enqueue` writes a batch of keys over the oldest
+    It starts with random unit vectors. ``enqueue`` writes a batch of keys over the oldest
     entries at ``pointer`` (wrapping around the end), so ``K`` need not be a multiple of the
     batch size. With ``gather_distributed=True`` the keys of every ``torch.distributed`` rank
     are gathered first (in rank order) and every rank writes the same global batch, so queues
@@ -180,7 +180,7 @@ class SkeleMixContrastLoss(nn.Module):
         donor: torch.Tensor,
         negatives: torch.Tensor,
     ) -> SkeleMixLogits:
-        """The logits of the three terms, positive in column 0 (arguments as in :meth:`forward`).
+        """The logits of the three terms, positive in column 0 (arguments as in ``forward``).
 
         Returns:
             The logits.
@@ -253,7 +253,7 @@ def _check_inputs(
     donor: torch.Tensor,
     negatives: torch.Tensor,
 ) -> None:
-    """Checks the shapes of :meth:`SkeleMixContrastLoss.forward`'s inputs."""
+    """Checks the shapes of ``SkeleMixContrastLoss.forward``'s inputs."""
     if query.dim() != 2 or 0 in query.shape:
         raise ValueError(f"query must be a non-empty (N, D) tensor, got {tuple(query.shape)}")
     shape = tuple(query.shape)

@@ -46,12 +46,12 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
       is always its row's largest logit and says nothing about the other moments, so the
       diagonal is excluded by default (``include_self=False``); the score then counts how much
       the *other* time patches of the joint attend to a token.
-    * **Supplied by the caller.** ``forward(..., attention=A)`` (and :meth:`score`) take an
+    * **Supplied by the caller.** ``forward(..., attention=A)`` (and ``score``) take an
       attention map ``A`` of shape ``(B, Vp, Tp, Tp)``, rows = query time patches, each row a
       distribution over the key time patches (e.g. the temporal attention of an EMA teacher).
       It is used as given (``include_self`` does not apply) and carries no gradient.
 
-    Inside a :class:`~skelmask.maskers.cross.CrossMasker` the masker only decides over its
+    Inside a ``CrossMasker`` the masker only decides over its
     region (HA-CM: the even time patches). The attention is then restricted to the region:
     keys outside it are excluded (a supplied map is renormalised over the region's keys, which
     equals the softmax over those keys of the same logits) and only in-region queries are
@@ -150,7 +150,7 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
         Args:
             tokens: Token grid ``(B, Tp, Vp, D)``.
             coords: Ignored.
-            attention: Optional ``(B, Vp, Tp, Tp)`` attention map (see :meth:`forward`).
+            attention: Optional ``(B, Vp, Tp, Tp)`` attention map (see ``forward``).
             region: Optional bool ``(L,)`` time-major region; attention is restricted to it.
 
         Returns:

@@ -6,8 +6,8 @@ so it drops into any masked autoencoder::
     result = masker(tokens, coords=coords)  # tokens (B, Tp, Vp, D), coords (B, T, V, C)
     visible = gather_tokens(flatten_grid(tokens), result.ids_keep)
 
-Subclasses implement :meth:`Masker.decide`, which hides an exact number of tokens inside an
-optional *region* of the grid. The region lets :class:`~skelmask.CrossMasker` run any masker over
+Subclasses implement ``Masker.decide``, which hides an exact number of tokens inside an
+optional *region* of the grid. The region lets ``CrossMasker`` run any masker over
 one part of a partitioned grid while each part keeps its own ratio.
 """
 
@@ -27,7 +27,7 @@ __all__ = ["MaskDecision", "Masker", "ScoreGuidedMasker"]
 
 
 class MaskDecision(NamedTuple):
-    """A masker's raw decision, before it is turned into a :class:`~skelmask.MaskResult`.
+    """A masker's raw decision, before it is turned into a ``MaskResult``.
 
     Attributes:
         hidden: Bool ``(B, L)``; True = hidden. Exactly ``num_hidden`` per row inside the region,
@@ -46,7 +46,7 @@ class Masker(nn.Module, ABC):
 
     Args:
         mask_ratio: Fraction of tokens hidden, in (0, 1). The exact count per sample is
-            :func:`~skelmask.sampling.num_hidden_tokens` of the grid size.
+            ``num_hidden_tokens`` of the grid size.
 
     Raises:
         ValueError: If ``mask_ratio`` is outside (0, 1).
@@ -148,12 +148,12 @@ class Masker(nn.Module, ABC):
 class ScoreGuidedMasker(Masker):
     """A masker that scores every token and samples the mask from the scores.
 
-    Subclasses implement :meth:`score`; sampling is the shared temperature → softmax →
-    Gumbel-top-k sampler of :mod:`skelmask.sampling`.
+    Subclasses implement ``score``; sampling is the shared temperature → softmax →
+    Gumbel-top-k sampler of ``skelmask.sampling``.
 
     Args:
         mask_ratio: Fraction of tokens hidden, in (0, 1).
-        temperature: Positive temperature ``tau`` (see :func:`~skelmask.sampling.scores_to_logits`).
+        temperature: Positive temperature ``tau`` (see ``scores_to_logits``).
             Lower is greedier; the most likely token is at most ``exp(1/tau)`` times as likely as
             the least likely one.
         direction: ``"hide_high"`` hides high-score tokens preferentially, ``"keep_high"`` keeps
@@ -191,10 +191,10 @@ class ScoreGuidedMasker(Masker):
         region_size: int | None = None,
         **score_kwargs: Any,
     ) -> MaskDecision:
-        """Scores the grid and samples the hidden tokens (see :meth:`Masker.decide`).
+        """Scores the grid and samples the hidden tokens (see ``Masker.decide``).
 
         ``score_kwargs`` are extra scoring inputs of a subclass (e.g. caller-supplied attention),
-        passed on to :meth:`_decision_scores`.
+        passed on to ``_decision_scores``.
         """
         with torch.no_grad():
             scores = (
@@ -221,10 +221,10 @@ class ScoreGuidedMasker(Masker):
         region: torch.Tensor | None,
         **score_kwargs: Any,
     ) -> torch.Tensor:
-        """Scores that :meth:`decide` samples from; override to use the region or extra inputs.
+        """Scores that ``decide`` samples from; override to use the region or extra inputs.
 
         Returns:
-            ``(B, Tp, Vp)`` scores. The default is :meth:`score` of the whole grid.
+            ``(B, Tp, Vp)`` scores. The default is ``score`` of the whole grid.
         """
         return self.score(tokens, coords=coords, **score_kwargs)
 

@@ -56,7 +56,7 @@ class BodyPartMasker(Masker):
       come in a random order, each joint patch with all its time patches.
     * With ``parts``, the fixed parts come first (in a random order among themselves), so the
       default count hides exactly them; only a larger count (e.g. inside a
-      :class:`~skelmask.CrossMasker` region) continues with the other parts.
+      ``CrossMasker`` region) continues with the other parts.
     * Joints in no part come last.
 
     Cutting this order at the count hides whole units and **at most one unit partially** per
@@ -64,7 +64,7 @@ class BodyPartMasker(Masker):
     patches of that part, the same in every time patch). With parts of equal size and the
     ``num_parts`` count, no unit is cut and every time patch (``"frame"``) or the clip
     (``"clip"``) hides exactly ``num_parts`` parts. Inside a ``region`` (see
-    :meth:`~skelmask.maskers.base.Masker.decide`) the same order is restricted to the region and
+    ``decide``) the same order is restricted to the region and
     cut at ``num_hidden``, so a ``CrossMasker`` branch hides exactly its share.
 
     ``MaskResult.scores`` and ``probs`` are None: parts are drawn uniformly.

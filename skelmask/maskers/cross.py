@@ -40,10 +40,10 @@ class CrossMasker(Masker):
     """Composes two maskers over a partition of the token grid (HA-CM's cross masking).
 
     The grid's tokens are split into two branches. Branch 0 is decided by ``first`` and branch
-    1 by ``second``, each through :meth:`~skelmask.maskers.base.Masker.decide` restricted to
+    1 by ``second``, each through ``decide`` restricted to
     its branch, with its own temperature and direction. Branch ``c`` with ``n_c`` tokens hides
     exactly ``num_hidden_tokens(n_c, ratio_c)`` of them, so every sample keeps the same number
-    of tokens. The result is ONE :class:`~skelmask.tokens.MaskResult` over the whole grid in the
+    of tokens. The result is ONE ``MaskResult`` over the whole grid in the
     canonical time-major order (``ids_keep`` ascending), with
 
     * ``branch`` ``(B, K)``: the branch (0 or 1) each visible token belongs to;
@@ -79,17 +79,17 @@ class CrossMasker(Masker):
     an odd number of time patches is allowed (B22).
 
     Args:
-        first: Masker of branch 0 (HA-CM: :class:`GlobalAttentionMasker`).
+        first: Masker of branch 0 (HA-CM: ``GlobalAttentionMasker``).
         second: Masker of branch 1 (HA-CM: the spatial ``HyperbolicHierarchyMasker``).
         partition: ``"time_parity"``, ``"joint_parity"``, a ``(Tp, Vp)`` tensor of branch ids
             or a callable returning one (see above).
         mask_ratio: None (default) lets each branch hide its own masker's ``mask_ratio``; a
             value in (0, 1) overrides both branches' ratios. The ``mask_ratio`` attribute holds
             the override, or else the mean of the two ratios, as a nominal value; the exact
-            count on a grid is :meth:`num_hidden`.
+            count on a grid is ``num_hidden``.
 
     Raises:
-        TypeError: If a child is not a :class:`~skelmask.maskers.base.Masker` or ``partition``
+        TypeError: If a child is not a ``Masker`` or ``partition``
             has an unsupported type.
         ValueError: If ``mask_ratio`` or ``partition`` is invalid; at call time, if the grid
             does not fit the partition, a branch holds fewer than 2 tokens, or a child cannot
@@ -194,7 +194,7 @@ class CrossMasker(Masker):
                 then by ``second``.
             attention: Optional ``(B, Vp, Tp, Tp)`` attention map over the whole grid (rows =
                 queries, softmaxed over keys), routed to every child that is a
-                :class:`GlobalAttentionMasker`; it is restricted to that child's branch.
+                ``GlobalAttentionMasker``; it is restricted to that child's branch.
 
         Returns:
             The mask result over the whole grid, with ``branch`` ``(B, K)``.
@@ -223,11 +223,11 @@ class CrossMasker(Masker):
         region_size: int | None = None,
         attention: torch.Tensor | None = None,
     ) -> MaskDecision:
-        """Decides over the whole grid (see :meth:`~skelmask.maskers.base.Masker.decide`).
+        """Decides over the whole grid (see ``decide``).
 
         Raises:
             ValueError: If ``region`` is given (a cross masker partitions the whole grid
-                itself) or ``num_hidden`` differs from :meth:`num_hidden` of the grid.
+                itself) or ``num_hidden`` differs from ``num_hidden`` of the grid.
         """
         if region is not None:
             raise ValueError(

@@ -128,7 +128,7 @@ class PoincareEmbedding(nn.Module):
 class HyperbolicHierarchyMasker(ScoreGuidedMasker):
     """HA-CM's spatial criterion: joints that sit high in a hyperbolic hierarchy stay visible.
 
-    Every token is mapped into the Poincaré ball by :class:`PoincareEmbedding` (clipped
+    Every token is mapped into the Poincaré ball by ``PoincareEmbedding`` (clipped
     ``expmap0``). Per time patch, the root ("father") point is the gyromidpoint of the root
     joints' points, and token ``(t, v)`` scores
 
@@ -171,8 +171,8 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
             joints), else the tree's root.
         curvature: Curvature magnitude ``c > 0`` of the ball. HA-CM: 1.
         learnable_curvature: Whether ``c`` is a parameter (it reaches the loss only through a
-            model that shares :attr:`embedding`; the scores carry no gradient).
-        clip_r: Tangent-norm clip before ``expmap0`` (see :data:`DEFAULT_CLIP_R`), or None.
+            model that shares ``embedding``; the scores carry no gradient).
+        clip_r: Tangent-norm clip before ``expmap0`` (see ``DEFAULT_CLIP_R``), or None.
             Tokens longer than ``clip_r`` all land on one sphere, so for them the score reflects
             angular isolation only; scale tokens below ``clip_r`` to keep radial depth.
         root_weight: Weight ``≥ 0`` of the root-distance term. HA-CM: 0.01, which weighs the

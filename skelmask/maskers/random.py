@@ -82,7 +82,7 @@ class RandomMasker(Masker):
         num_hidden: int,
         region_size: int | None = None,
     ) -> MaskDecision:
-        """Draws the hidden tokens uniformly (see :meth:`Masker.decide`)."""
+        """Draws the hidden tokens uniformly (see ``Masker.decide``)."""
         batch, time_patches, joint_patches, _ = tokens.shape
         if self.granularity == "token":
             uniform = torch.zeros(batch, time_patches * joint_patches, device=tokens.device)

@@ -2,12 +2,12 @@
 
 SkeleMix pastes a spatio-temporal region (a few body parts over a segment of frames) of another
 sample of the batch, the *donor*, into every sample. The pasted fragment is the **trimmed view**
-and what is left of the sample the **truncated view**; :func:`mask_pool` pools an encoder's
+and what is left of the sample the **truncated view**; ``mask_pool`` pools an encoder's
 feature map over each of them. The region is drawn on the encoder's output frame grid, so that
 the input region and the feature-level mask line up exactly.
 
 SkeleMix is an input-mixing augmentation, not a token masker: it changes coordinates, hides no
-tokens and returns no ``ids_keep``, so it does not subclass :class:`~skelmask.maskers.Masker`.
+tokens and returns no ``ids_keep``, so it does not subclass ``Masker``.
 
 References:
     - SkeleMixCLR: Chen et al., "Contrastive Learning from Spatio-Temporal Mixed Skeleton
@@ -29,7 +29,7 @@ __all__ = ["SkeleMix", "SkeleMixResult", "mask_pool"]
 
 
 class SkeleMixResult(NamedTuple):
-    """What :class:`SkeleMix` returns.
+    """What ``SkeleMix`` returns.
 
     Attributes:
         mixed: ``(N, C, T, V, M)``, same dtype as the input; sample ``i`` with the donor's
@@ -266,9 +266,9 @@ def mask_pool(features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor,
 
     Args:
         features: ``(N, D, T', V)`` or ``(N, M, D, T', V)`` feature map, e.g.
-            :meth:`~skelmask.models.stgcn.STGCN.forward_map` of the mixed batch.
+            ``forward_map`` of the mixed batch.
         mask: Bool ``(N, T', V)``; True inside the region (the donor's fragment), e.g.
-            :attr:`SkeleMixResult.feature_mask`.
+            ``SkeleMixResult.feature_mask``.
 
     Returns:
         ``(trimmed, truncated)``, each ``(N, D)``: the pooled region (trimmed view) and the

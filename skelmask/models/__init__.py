@@ -2,7 +2,7 @@
 
 ``create_mae("mae" | "mamp" | "hacm")`` builds the pretraining model of MAE (He et al., CVPR
 2022), MAMP (Mao et al., ICCV 2023) or HA-CM (Yin & Cao, arXiv:2409.17951); its ``encoder``
-then goes into a :class:`SkeletonClassifier` for linear probing or fine-tuning.
+then goes into a ``SkeletonClassifier`` for linear probing or fine-tuning.
 """
 
 from __future__ import annotations

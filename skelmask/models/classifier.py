@@ -1,4 +1,4 @@
-"""Downstream classifier on a pretrained :class:`~skelmask.models.SkeletonEncoder`.
+"""Downstream classifier on a pretrained ``SkeletonEncoder``.
 
 References:
     - MAMP: Mao et al., "Masked Motion Predictors are Strong 3D Action Representation
@@ -31,9 +31,9 @@ _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
 class SkeletonClassifier(nn.Module):
-    """Action classifier: clip features of a :class:`SkeletonEncoder` and a head.
+    """Action classifier: clip features of a ``SkeletonEncoder`` and a head.
 
-    Features are :meth:`SkeletonEncoder.forward_features`, the mean of every encoded token over
+    Features are ``SkeletonEncoder.forward_features``, the mean of every encoded token over
     time, joints and persons, ``(N, D)``. Heads, all parameters under ``head.*``:
 
     * ``"linear"`` (MAMP's and HA-CM's linear probe): ``BatchNorm1d(D, affine=False, eps=1e-6)``,
@@ -41,7 +41,7 @@ class SkeletonClassifier(nn.Module):
     * ``"finetune"``: dropout, ``Linear(D, num_classes)``.
 
     The linear layer starts from a truncated normal with std 0.01 and a zero bias. A
-    pretraining checkpoint's encoder loads with :func:`encoder_state_from_mae`.
+    pretraining checkpoint's encoder loads with ``encoder_state_from_mae``.
 
     Args:
         encoder: The (pretrained) encoder.
@@ -52,7 +52,7 @@ class SkeletonClassifier(nn.Module):
     Raises:
         ValueError: On an unknown head, a non-positive ``num_classes`` or ``dropout`` outside
             ``[0, 1)``.
-        TypeError: If ``encoder`` is not a :class:`SkeletonEncoder`.
+        TypeError: If ``encoder`` is not a ``SkeletonEncoder``.
 
     Examples:
         >>> from skelmask.models import SkeletonClassifier, SkeletonEncoder
@@ -113,10 +113,10 @@ class SkeletonClassifier(nn.Module):
         """Layer of a parameter for layer-wise learning-rate decay (BEiT numbering).
 
         Args:
-            name: A name from :meth:`named_parameters` of this classifier.
+            name: A name from ``named_parameters`` of this classifier.
 
         Returns:
-            :meth:`SkeletonEncoder.layer_id` for ``encoder.*``; ``depth + 1`` for ``head.*``,
+            ``SkeletonEncoder.layer_id`` for ``encoder.*``; ``depth + 1`` for ``head.*``,
             which therefore trains at the full learning rate like the final norm.
 
         Raises:
@@ -134,7 +134,7 @@ class SkeletonClassifier(nn.Module):
 
 
 def encoder_state_from_mae(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The encoder's weights from a :class:`~skelmask.models.SkeletonMAE` state dict.
+    """The encoder's weights from a ``SkeletonMAE`` state dict.
 
     Keeps the ``encoder.*`` entries without that prefix and drops the masker's and decoder's.
     Prefixes added by ``DistributedDataParallel`` (``module.``) and ``torch.compile``
@@ -144,7 +144,7 @@ def encoder_state_from_mae(state_dict: Mapping[str, torch.Tensor]) -> dict[str, 
         state_dict: A pretraining model's ``state_dict()``.
 
     Returns:
-        A state dict for :class:`SkeletonEncoder`, e.g. for
+        A state dict for ``SkeletonEncoder``, e.g. for
         ``classifier.encoder.load_state_dict(...)``.
 
     Raises:

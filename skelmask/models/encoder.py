@@ -2,7 +2,7 @@
 
 Every joint's trajectory is cut into ``t_patch``-frame segments; each segment ``(t_patch, C)``
 becomes one token through a shared linear patch embedding (MAMP's ``Conv2d`` with kernel
-``(t_patch, 1)``, written as a linear layer on :func:`~skelmask.tokens.patchify`'s patches), and
+``(t_patch, 1)``, written as a linear layer on ``patchify``'s patches), and
 a learnable joint embedding ``(V, D)`` and time embedding ``(Tp, D)`` are added. HA-CM then maps
 every token into the Poincaré ball (``hyperbolic=True``). The tokens run through ``depth``
 pre-norm blocks and a final LayerNorm.
@@ -37,12 +37,12 @@ class SkeletonEncoder(nn.Module):
 
     A clip of ``T = num_frames`` frames and ``V = num_joints`` joints becomes a ``(Tp, V)`` grid
     of tokens, ``Tp = T // t_patch``, flattened time-major (``l = t·V + v``) for the blocks.
-    Pretraining (:class:`~skelmask.models.SkeletonMAE`) calls :meth:`embed`, masks, and
-    :meth:`encode` the visible tokens; downstream code calls :meth:`forward_features` (all
+    Pretraining (``SkeletonMAE``) calls ``embed``, masks, and
+    ``encode`` the visible tokens; downstream code calls ``forward_features`` (all
     tokens, no masking) or the module itself, which is the same.
 
     With ``hyperbolic=True`` the tokens are mapped into the Poincaré ball of curvature ``-1``
-    by a clipped exponential map (:class:`~skelmask.PoincareEmbedding`, float32 inside
+    by a clipped exponential map (``PoincareEmbedding``, float32 inside
     autocast) before the blocks, in pretraining and downstream alike, as in HA-CM. The curvature
     is fixed (not learnable).
 
@@ -59,7 +59,7 @@ class SkeletonEncoder(nn.Module):
             ``drop_path·i / (depth - 1)``.
         hyperbolic: Map the tokens into the Poincaré ball before the blocks (HA-CM).
         clip_r: Tangent-norm clip of the Poincaré map, or None; used only when ``hyperbolic``
-            (see :data:`~skelmask.maskers.DEFAULT_CLIP_R`).
+            (see ``DEFAULT_CLIP_R``).
 
     Attributes:
         grid_size: ``(Tp, V)``, the token grid.
@@ -180,10 +180,10 @@ class SkeletonEncoder(nn.Module):
         """Embeds coordinates as encoder input tokens.
 
         Args:
-            coords: ``(B, T, V, C)`` (see :meth:`embed_euclidean`).
+            coords: ``(B, T, V, C)`` (see ``embed_euclidean``).
 
         Returns:
-            Token grid ``(B, Tp, V, D)``: :meth:`embed_euclidean`, mapped into the Poincaré
+            Token grid ``(B, Tp, V, D)``: ``embed_euclidean``, mapped into the Poincaré
             ball (float32) when ``hyperbolic``.
 
         Examples:
@@ -224,7 +224,7 @@ class SkeletonEncoder(nn.Module):
         """Clip features: every token encoded, averaged over tokens and persons.
 
         Args:
-            x: ``(N, C, T, V, M)`` batch (see :meth:`split_bodies`). Padded (all-zero) persons
+            x: ``(N, C, T, V, M)`` batch (see ``split_bodies``). Padded (all-zero) persons
                 are averaged in like the others, as in MAMP and HA-CM.
 
         Returns:
@@ -235,7 +235,7 @@ class SkeletonEncoder(nn.Module):
         return rearrange(tokens.mean(dim=1), "(n m) d -> n m d", m=x.shape[4]).mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Same as :meth:`forward_features`: ``(N, C, T, V, M)`` → ``(N, D)``."""
+        """Same as ``forward_features``: ``(N, C, T, V, M)`` → ``(N, D)``."""
         return self.forward_features(x)
 
     def no_weight_decay(self) -> set[str]:
@@ -246,7 +246,7 @@ class SkeletonEncoder(nn.Module):
         """Layer of a parameter for layer-wise learning-rate decay (BEiT numbering).
 
         Args:
-            name: A name from :meth:`named_parameters` of this encoder.
+            name: A name from ``named_parameters`` of this encoder.
 
         Returns:
             0 for the embeddings, ``i + 1`` for block ``i``, ``depth + 1`` for the final norm.

@@ -116,7 +116,7 @@ class GINEncoder(nn.Module):
     Every frame is a graph over the layout's bones (SkeletonMAE's spatial encoder, Sec. 3.1):
     joints are linearly embedded to width ``W``, a learned per-joint embedding is added (GIN is
     permutation-equivariant, so without it two symmetric limbs look alike), then ``depth`` GIN
-    layers each followed by a PReLU, and a final LayerNorm. :meth:`forward_features` averages the
+    layers each followed by a PReLU, and a final LayerNorm. ``forward_features`` averages the
     joints of every frame, cuts the clip into ``temporal_segments`` equal spans with adaptive
     average pooling (a multi-scale temporal pooling without parameters, so that pretraining
     leaves none unused) and concatenates them: ``embed_dim = W · temporal_segments``. Padded
@@ -128,7 +128,7 @@ class GINEncoder(nn.Module):
         width: Width ``W`` of the joint features.
         depth: GIN layers (SkeletonMAE: 3).
         mlp_ratio: Width of every GIN MLP relative to ``W``.
-        temporal_segments: Spans the clip is pooled into for :meth:`forward_features`.
+        temporal_segments: Spans the clip is pooled into for ``forward_features``.
 
     Raises:
         ValueError: If a size is not a positive integer.
@@ -226,7 +226,7 @@ class GINEncoder(nn.Module):
         """Clip features for a linear probe or a classifier head.
 
         Args:
-            x: ``(N, C, T, V, M)`` batch (see :meth:`split_bodies`).
+            x: ``(N, C, T, V, M)`` batch (see ``split_bodies``).
 
         Returns:
             ``(N, embed_dim)``: per segment, the mean over its frames and all joints, segments
@@ -239,7 +239,7 @@ class GINEncoder(nn.Module):
         return features.mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Same as :meth:`forward_features`: ``(N, C, T, V, M)`` → ``(N, embed_dim)``."""
+        """Same as ``forward_features``: ``(N, C, T, V, M)`` → ``(N, embed_dim)``."""
         return self.forward_features(x)
 
     def no_weight_decay(self) -> set[str]:
@@ -259,20 +259,20 @@ class SkeletonMAEModel(nn.Module):
 
     ``forward`` on a batch ``(N, C, T, V, M)`` works on ``B = N·M`` single-person clips:
 
-    1. embeds every joint of every frame (:meth:`GINEncoder.embed`) into a ``(B, T, V, W)``
+    1. embeds every joint of every frame (``GINEncoder.embed``) into a ``(B, T, V, W)``
        grid (one token per joint and frame);
     2. asks the masker which joints to hide (default:
-       :class:`~skelmask.maskers.body_part.BodyPartMasker` with two random parts per frame,
+       ``BodyPartMasker`` with two random parts per frame,
        since the GIN treats frames independently);
     3. replaces every hidden joint's embedding by one learnable mask token and encodes
-       (:meth:`GINEncoder.encode`);
+       (``GINEncoder.encode``);
     4. maps the codes to the decoder (a bias-free linear layer), optionally re-masks the hidden
        joints' codes to zero (GraphMAE's ``remask=True``), adds a learned decoder joint
        embedding (so that a hidden joint with no visible neighbour still knows which joint it
        is) and decodes with ``decoder_depth`` light GIN layers, the last one producing ``C``
        coordinates per joint;
     5. scores the reconstruction of the hidden joints' **coordinates** with
-       :class:`~skelmask.losses.cosine.ScaledCosineError` (``β = 2``). Joints whose target is
+       ``ScaledCosineError`` (``β = 2``). Joints whose target is
        all zero (padded frames or persons) are left out, since their direction is undefined.
 
     Re-masking is off by default: the paper does not say whether it re-masks, and with whole

@@ -38,7 +38,7 @@ _TARGETS: tuple[Target, ...] = ("motion", "coords")
 
 @dataclass(frozen=True)
 class MAEOutput:
-    """What :class:`SkeletonMAE` returns.
+    """What ``SkeletonMAE`` returns.
 
     Attributes:
         loss: Scalar float32 total loss, the sum of ``losses``.
@@ -61,17 +61,17 @@ class SkeletonMAE(nn.Module):
     ``forward`` turns a batch ``(N, C, T, V, M)`` into ``B = N·M`` single-person clips
     ``(B, T, V, C)`` and
 
-    1. embeds them as a token grid ``(B, Tp, V, D)`` (:meth:`SkeletonEncoder.embed`);
+    1. embeds them as a token grid ``(B, Tp, V, D)`` (``SkeletonEncoder.embed``);
     2. asks the masker which tokens to hide, passing it the Euclidean token grid (before the
        Poincaré map of a hyperbolic encoder) and the coordinates;
-    3. encodes the ``K`` visible tokens (:meth:`SkeletonEncoder.encode`);
+    3. encodes the ``K`` visible tokens (``SkeletonEncoder.encode``);
     4. decodes: ``decoder_embed`` to width ``D'``, every visible token back in its own slot and a
-       learnable mask token in every hidden slot (:func:`~skelmask.restore_tokens`), decoder
+       learnable mask token in every hidden slot (``restore_tokens``), decoder
        joint and time embeddings added at each token's true ``(t, v)``, ``decoder_depth``
        blocks, LayerNorm and a linear layer to ``P = t_patch·C`` values per token;
-    5. scores the hidden tokens only (:class:`~skelmask.MaskedReconstructionLoss`) against the
+    5. scores the hidden tokens only (``MaskedReconstructionLoss``) against the
        target, frame-difference motion (MAMP, HA-CM) or coordinates (MAE), normalised per patch;
-    6. with ``contrast``, adds HA-CM's :class:`~skelmask.CrossContrastLoss` on the encoder
+    6. with ``contrast``, adds HA-CM's ``CrossContrastLoss`` on the encoder
        outputs of the visible tokens, grouped by ``MaskResult.branch``; persons whose input is
        all zeros (padded second bodies) are left out of it.
 
@@ -89,7 +89,7 @@ class SkeletonMAE(nn.Module):
         target: ``"motion"`` or ``"coords"``.
         normalize_target: Normalise every target patch to zero mean and unit variance.
         contrast: Optional cross-contrast loss; then the masker must report ``branch`` (e.g. a
-            :class:`~skelmask.CrossMasker`).
+            ``CrossMasker``).
 
     Raises:
         ValueError: On a non-positive decoder size, heads that do not divide the width, or an

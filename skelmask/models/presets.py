@@ -28,7 +28,7 @@ from skelmask.models.mae import SkeletonMAE, Target
 __all__ = ["Preset", "create_mae"]
 
 Preset = Literal["mae", "mamp", "hacm"]
-"""Names of the :func:`create_mae` presets."""
+"""Names of the ``create_mae`` presets."""
 
 _PRESETS: tuple[Preset, ...] = ("mae", "mamp", "hacm")
 
@@ -48,14 +48,14 @@ def create_mae(
     mask_ratio: float = 0.9,
     decoder_heads: int | None = None,
 ) -> SkeletonMAE:
-    """Builds a :class:`SkeletonMAE` in the configuration of a published method.
+    """Builds a ``SkeletonMAE`` in the configuration of a published method.
 
-    * ``"mae"``: uniform :class:`~skelmask.RandomMasker`, coordinate target (He et al.).
-    * ``"mamp"``: :class:`~skelmask.MotionAwareMasker` (temperature 0.8, salient motion
+    * ``"mae"``: uniform ``RandomMasker``, coordinate target (He et al.).
+    * ``"mamp"``: ``MotionAwareMasker`` (temperature 0.8, salient motion
       hidden), motion target (Mao et al.).
     * ``"hacm"``: ``CrossMasker.hacm`` — global temporal attention on even time patches and
-      :class:`~skelmask.HyperbolicHierarchyMasker` on odd ones, each hiding ``mask_ratio`` of its
-      branch — a hyperbolic encoder, motion target and :class:`~skelmask.CrossContrastLoss`
+      ``HyperbolicHierarchyMasker`` on odd ones, each hiding ``mask_ratio`` of its
+      branch — a hyperbolic encoder, motion target and ``CrossContrastLoss``
       with its defaults (Yin & Cao). The masker's ball has the encoder's fixed curvature 1
       and clip radius, and is not learnable: masking scores carry no gradient, so a learnable
       masker curvature would never be updated (and would break DDP's

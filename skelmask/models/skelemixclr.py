@@ -28,12 +28,12 @@ __all__ = ["SkeleMixCLR", "SkeleMixCLROutput", "random_shear"]
 
 @dataclass(frozen=True)
 class SkeleMixCLROutput:
-    """What :class:`SkeleMixCLR` returns.
+    """What ``SkeleMixCLR`` returns.
 
     Attributes:
         loss: Scalar float32 total loss.
         losses: Each term by name: ``"instance"``, ``"trimmed"`` and ``"truncated"`` (see
-            :class:`~skelmask.losses.skelemix.SkeleMixContrastLoss`).
+            ``SkeleMixContrastLoss``).
         donor: Int64 ``(N,)``; the donor of every sample in the mixed view.
         feature_mask: Bool ``(N, T', V)``; the donor's region on the encoder's output frames.
     """
@@ -102,20 +102,20 @@ class SkeleMixCLR(nn.Module):
 
     1. **Two views.** skelmask's training engine hands the model one augmented clip per sample,
        whereas SkeleMixCLR augments each sample twice. The model therefore draws two
-       independent random shears (:func:`random_shear`, amplitude ``shear_amplitude``, the
+       independent random shears (``random_shear``, amplitude ``shear_amplitude``, the
        shear of SkeleMixCLR's augmentation) of the same clip: the query view and the key view.
        The views share the dataset's crop and rotation and differ only by their shears;
        ``shear_amplitude=0`` uses the same clip for both.
     2. **Query** ``q``: the query encoder's pooled features through the projection MLP
        (Linear, BN, ReLU, Linear), L2-normalised.
-    3. **Mix**: :class:`~skelmask.maskers.skelemix.SkeleMix` mixes the query view; the query
+    3. **Mix**: ``SkeleMix`` mixes the query view; the query
        encoder's feature map of the mixed batch is mask-pooled
-       (:func:`~skelmask.maskers.skelemix.mask_pool`) into the trimmed view ``p`` (donor
+       (``mask_pool``) into the trimmed view ``p`` (donor
        fragment) and the truncated view ``c`` (rest of the sample), each passed through the same
        projection MLP in its own call.
     4. **Key** ``k``: in training mode the key encoder and head first move towards the query
        ones by ``θ_k ← m·θ_k + (1 − m)·θ_q``; then the key view is encoded without gradient.
-    5. **Loss**: :class:`~skelmask.losses.skelemix.SkeleMixContrastLoss` with the queue as
+    5. **Loss**: ``SkeleMixContrastLoss`` with the queue as
        negatives; then, in training mode, the keys are enqueued.
 
     This is SkeleMixCLR with one mixed view per step; SkeleMixCLR+'s several independently
@@ -135,7 +135,7 @@ class SkeleMixCLR(nn.Module):
         momentum: Key-encoder momentum ``m`` in ``[0, 1]`` (0.999 in the reference).
         temperature: InfoNCE temperature (0.2 in the released config).
         mix_weight: Weight of the mixed-view terms (1 in the reference).
-        num_parts: Body parts per mixed region (see :class:`~skelmask.maskers.skelemix.SkeleMix`).
+        num_parts: Body parts per mixed region (see ``SkeleMix``).
         segment_ratio: Segment length bounds as fractions of ``T'``. The defaults of both are
             the ranges of the only released config (SkeleMixCLR+'s; SkeleMixCLR's own is not
             public).

@@ -4,7 +4,7 @@ The default configuration is the quarter-width ST-GCN that SkeleMixCLR takes ove
 SkeletonCLR/CrosSCLR: ten blocks of widths 16–16–16–16–32–32–32–64–64–256 with temporal stride 2
 at blocks 5 and 8 (total stride 4), a 9-frame temporal kernel and dropout 0.5. Widths, strides,
 kernel and dropout are arguments, and the graph comes from any
-:class:`~skelmask.layouts.SkeletonLayout`. The graph's centripetal and centrifugal subsets are
+``SkeletonLayout``. The graph's centripetal and centrifugal subsets are
 the "inward" and "outward" adjacencies of the 2s-AGCN-style graph those methods use, for the
 layout's ``center``.
 
@@ -153,7 +153,7 @@ class STGCNBlock(nn.Module):
 
         Args:
             x: ``(B, C_in, T, V)``.
-            adjacency: ``(K, V, V)`` partition (see :func:`spatial_partition`).
+            adjacency: ``(K, V, V)`` partition (see ``spatial_partition``).
 
         Returns:
             ``(B, C_out, ⌈T / stride⌉, V)``.
@@ -171,9 +171,9 @@ class STGCN(nn.Module):
     """Spatial-temporal graph convolution network over ``(N, C, T, V, M)`` skeleton batches.
 
     The input runs through a BatchNorm over the ``V·C`` coordinates of each person (persons
-    folded into the batch), then one :class:`STGCNBlock` per entry of ``channels``. The first
+    folded into the batch), then one ``STGCNBlock`` per entry of ``channels``. The first
     block has no residual connection and no dropout, as in ST-GCN. The graph is
-    :func:`spatial_partition` of the layout.
+    ``spatial_partition`` of the layout.
 
     Args:
         layout: Skeleton layout; gives ``V`` and the graph.
@@ -188,7 +188,7 @@ class STGCN(nn.Module):
     Attributes:
         embed_dim: Feature width ``D = channels[-1]``.
         temporal_stride: Product of the strides; ``T' = T / temporal_stride`` when ``T`` is a
-            multiple of it (:meth:`output_frames` in general).
+            multiple of it (``output_frames`` in general).
 
     Raises:
         ValueError: If an argument is out of range or ``channels`` and ``strides`` differ in
@@ -273,7 +273,7 @@ class STGCN(nn.Module):
             x: ``(N, C, T, V, M)`` with ``C = in_channels`` and ``V`` the layout's joints.
 
         Returns:
-            ``(N, M, D, T', V)`` with ``T' =`` :meth:`output_frames` ``(T)``.
+            ``(N, M, D, T', V)`` with ``T' =`` ``output_frames`` ``(T)``.
 
         Raises:
             ValueError: If ``x`` does not have that shape.
@@ -296,7 +296,7 @@ class STGCN(nn.Module):
         """Clip features: the feature map averaged over frames, joints and persons.
 
         Args:
-            x: ``(N, C, T, V, M)`` (see :meth:`forward_map`). Padded all-zero persons are
+            x: ``(N, C, T, V, M)`` (see ``forward_map``). Padded all-zero persons are
                 averaged in like the others.
 
         Returns:
@@ -305,7 +305,7 @@ class STGCN(nn.Module):
         return self.forward_map(x).mean(dim=(1, 3, 4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Same as :meth:`forward_features`: ``(N, C, T, V, M)`` → ``(N, D)``."""
+        """Same as ``forward_features``: ``(N, C, T, V, M)`` → ``(N, D)``."""
         return self.forward_features(x)
 
     def extra_repr(self) -> str:

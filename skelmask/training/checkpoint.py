@@ -35,7 +35,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     Args:
         path: Destination; its parent folders are created.
         state: Tensors, numbers, strings, ``None`` and (nested) lists/tuples/dicts of them, so
-            that :func:`load_checkpoint` can read it with ``weights_only=True``.
+            that ``load_checkpoint`` can read it with ``weights_only=True``.
 
     Examples:
         >>> import tempfile
@@ -81,7 +81,7 @@ def load_checkpoint(
     *,
     required: Iterable[str] = ("model",),
 ) -> dict[str, Any]:
-    """Loads a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+    """Loads a checkpoint written by ``save_checkpoint`` with ``weights_only=True``.
 
     Args:
         path: Checkpoint file.

@@ -17,7 +17,7 @@ class _Config:
     def to_dict(self) -> dict[str, Any]:
         """Returns the fields as a plain dict of numbers, strings, ``None`` and lists.
 
-        Tuples become lists so the dict is JSON-ready; :meth:`from_dict` turns them back.
+        Tuples become lists so the dict is JSON-ready; ``from_dict`` turns them back.
         """
         return {
             key: list(value) if isinstance(value, tuple) else value
@@ -27,7 +27,7 @@ class _Config:
     @classmethod
     # typing.Self needs Python 3.11 and typing_extensions is no declared dependency.
     def from_dict(cls: type[_C], data: dict[str, Any]) -> _C:  # noqa: PYI019
-        """Builds a configuration from :meth:`to_dict` output; missing keys take defaults.
+        """Builds a configuration from ``to_dict`` output; missing keys take defaults.
 
         Raises:
             ValueError: If ``data`` holds keys that are not fields (a typo would otherwise be
@@ -148,7 +148,7 @@ class FinetuneConfig(_Config):
         seed: Base seed (also the seed of the labelled subset).
         num_workers: DataLoader worker processes.
         labelled_ratio: Fraction of the training set that keeps its labels (semi-supervised
-            protocol, drawn by :func:`~skelmask.training.labelled_subset`); ``None`` uses all.
+            protocol, drawn by ``labelled_subset``); ``None`` uses all.
 
     Examples:
         >>> from skelmask.training import FinetuneConfig

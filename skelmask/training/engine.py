@@ -9,8 +9,8 @@ The loops work with any module that follows the skelmask interfaces, so they imp
 * datasets yield ``(x, label)`` with ``x`` of any shape (``(C, T, V, M)`` for skeletons) and a
   0-d int64 label.
 
-Every loop runs single-process or under ``torchrun`` (see :func:`~skelmask.training.
-setup_distributed`); batch sizes are per rank. Data order depends only on ``(seed, epoch)``,
+Every loop runs single-process or under ``torchrun`` (see ``
+setup_distributed``); batch sizes are per rank. Data order depends only on ``(seed, epoch)``,
 the test split is only ever reported (last epoch first), and only rank 0 logs and writes.
 """
 
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 CHECKPOINT_NAME = "checkpoint-last.pt"
-"""File name of the checkpoint :func:`pretrain` rewrites after every epoch."""
+"""File name of the checkpoint ``pretrain`` rewrites after every epoch."""
 
 _RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch", "rng", "config", "history")
 
@@ -278,7 +278,7 @@ def _resume(
     scheduler: WarmupCosineScheduler,
     context: DistributedContext,
 ) -> tuple[int, list[dict[str, float]]]:
-    """Loads a :func:`pretrain` checkpoint; returns the next epoch and the history so far."""
+    """Loads a ``pretrain`` checkpoint; returns the next epoch and the history so far."""
     state = load_checkpoint(path, required=_RESUME_KEYS)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -310,7 +310,7 @@ def pretrain(
     """Masked-autoencoder pre-training with AdamW and a per-iteration warm-up + cosine schedule.
 
     Seeds everything from ``config.seed`` (plus the rank), then trains ``model`` in place: AdamW
-    with :func:`~skelmask.training.param_groups` (no decay for biases, 1-D parameters and
+    with ``param_groups`` (no decay for biases, 1-D parameters and
     ``no_weight_decay()`` names), bf16 autocast on CUDA when ``config.amp``, optional gradient
     clipping, DDP under ``torchrun``. After every epoch rank 0 writes
     ``output_dir/checkpoint-last.pt`` (atomically) with ``model`` (unwrapped state dict),
@@ -323,7 +323,7 @@ def pretrain(
             skeletons) returns an object whose ``.loss`` is a scalar tensor.
         dataset: Yields ``(x, label)``; labels are ignored.
         config: Hyper-parameters; ``batch_size`` is per rank.
-        context: From :func:`~skelmask.training.setup_distributed`.
+        context: From ``setup_distributed``.
         output_dir: Folder for the checkpoint; ``None`` writes none.
         resume: Checkpoint to continue from (its epoch + 1 onwards, up to ``config.epochs``).
         logger: Receives one record per epoch (rank 0 only).
@@ -440,7 +440,7 @@ def extract_features(
         encoder: Has ``forward_features(x) -> (B, D)``.
         dataset: Yields ``(x, label)``; ``N`` samples.
         batch_size: Samples per forward pass.
-        context: From :func:`~skelmask.training.setup_distributed`.
+        context: From ``setup_distributed``.
         num_workers: DataLoader worker processes.
 
     Returns:
@@ -652,7 +652,7 @@ def linear_probe(
         test: Yields ``(x, label)``.
         num_classes: Number of classes.
         config: Hyper-parameters; ``batch_size`` is per rank.
-        context: From :func:`~skelmask.training.setup_distributed`.
+        context: From ``setup_distributed``.
         logger: Receives per-epoch records and a final summary (rank 0 only).
 
     Returns:
@@ -760,7 +760,7 @@ def finetune(
         train: Yields ``(x, label)``; labels are read from ``train.arrays.labels`` when present.
         test: Yields ``(x, label)``.
         config: Hyper-parameters; ``batch_size`` is per rank.
-        context: From :func:`~skelmask.training.setup_distributed`.
+        context: From ``setup_distributed``.
         logger: Receives per-epoch records and a final summary (rank 0 only).
 
     Returns:

@@ -23,7 +23,7 @@ class MetricLogger:
 
     Args:
         path: JSON-lines file (appended to, parent folders created); ``None`` for console only.
-        enabled: ``False`` makes :meth:`log` a no-op.
+        enabled: ``False`` makes ``log`` a no-op.
 
     Examples:
         >>> import json, tempfile

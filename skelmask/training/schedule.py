@@ -172,7 +172,7 @@ def param_groups(
 
     Returns:
         Groups ``{"params", "param_names", "weight_decay", "lr", "lr_scale"}`` for
-        ``torch.optim`` (``lr = lr · lr_scale``; :class:`WarmupCosineScheduler` keeps that ratio).
+        ``torch.optim`` (``lr = lr · lr_scale``; ``WarmupCosineScheduler`` keeps that ratio).
 
     Raises:
         ValueError: If ``layer_decay`` is set but no submodule defines ``layer_id``.

@@ -117,13 +117,13 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restores RNG states captured by :func:`rng_state`.
+    """Restores RNG states captured by ``rng_state``.
 
     CUDA states are restored only when CUDA is available and the device count matches, since a
     checkpoint may move between machines.
 
     Args:
-        state: A dict returned by :func:`rng_state` (possibly after a checkpoint round trip).
+        state: A dict returned by ``rng_state`` (possibly after a checkpoint round trip).
     """
     torch.set_rng_state(state["torch"].cpu())
     cuda = state["cuda"]
