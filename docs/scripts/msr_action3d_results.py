@@ -231,10 +231,8 @@ script reuses the finished runs under `--runs` (example runs and raw baselines).
 How these settings were chosen: a first run with 40 pretraining epochs and a probe of batch 128
 for 50 epochs (3 optimiser steps per epoch on 291 clips) left the probe's *training* loss still
 falling at its last epoch, so the probe was given batch 32 and 100 epochs; nothing was chosen
-from test accuracy. Earlier runs of the transformer presets, seed 0: 40 epochs (probe batch 128,
-50 epochs) HA-CM 0.487, MAE 0.473, MAMP 0.411, random initialisation 0.385, raw coordinates
-0.607; 80 epochs (this probe) HA-CM 0.611, MAE 0.589, MAMP 0.524, random initialisation 0.480,
-raw coordinates 0.665.
+from test accuracy. That first run gave, for seed 0 of the transformer presets: HA-CM 0.487,
+MAE 0.473, MAMP 0.411, random initialisation 0.385, raw coordinates 0.607.
 
 Chance is 0.05. The dataset README puts a plain linear classifier on raw, resampled, centred
 coordinates at roughly 0.50–0.71.
