@@ -29,6 +29,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
+from skelmask._atomic import fsync_folder
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 
@@ -101,7 +102,7 @@ def save_prepared(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
     return path
 
 
@@ -213,17 +214,6 @@ def _alignment_extra(header_offset: int, name_length: int) -> bytes:
     if padding < 4:  # an extra record needs 4 bytes for its id and size
         padding += _ALIGNMENT
     return struct.pack("<HH", _ALIGNMENT_EXTRA_ID, padding - 4) + bytes(padding - 4)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Persists the rename itself; folders cannot be opened for fsync on Windows, so skip there."""
-    if os.name != "posix":
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _read_archive(

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from skelmask._atomic import fsync_folder
+
 __all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 # What torch.load raises on bad bytes: a truncated zip (RuntimeError), random bytes or a
@@ -61,18 +63,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Persists the rename itself; folders cannot be opened for fsync on Windows, so skip there."""
-    if os.name != "posix":
-        return
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    fsync_folder(path.parent)
 
 
 def load_checkpoint(
