@@ -30,11 +30,13 @@ from skelmask.training import (
     MetricLogger,
     PretrainConfig,
     ProbeConfig,
+    cleanup_distributed,
     extract_features,
     knn_accuracy,
     linear_probe,
     pretrain,
     seed_everything,
+    setup_distributed,
 )
 
 DATA_SOURCES = ("synthetic", "msr-action3d", "prepared")
@@ -159,6 +161,18 @@ class Run:
     def channels(self) -> int:
         """Input channels ``C`` of the data."""
         return int(self.train_arrays.data.shape[1])
+
+
+def launch(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace, DistributedContext], dict[str, Any]],
+) -> dict[str, Any]:
+    """Joins the process group (under ``torchrun``) or not, runs ``run`` and always leaves it."""
+    context = setup_distributed(args.device)
+    try:
+        return run(args, context)
+    finally:
+        cleanup_distributed()
 
 
 def start(args: argparse.Namespace, context: DistributedContext, method: str) -> Run:

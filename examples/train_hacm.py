@@ -27,9 +27,7 @@ from skelmask.models import SkeletonClassifier, SkeletonMAE, create_mae
 from skelmask.training import (
     DistributedContext,
     FinetuneConfig,
-    cleanup_distributed,
     finetune,
-    setup_distributed,
 )
 
 STAGES = ("pretrain", "probe", "knn", "finetune", "baseline")
@@ -76,12 +74,7 @@ def build_mae(args: argparse.Namespace, layout: str, channels: int) -> SkeletonM
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the requested stages and returns the summary (also written to summary.json)."""
-    args = parse_args(argv)
-    context = setup_distributed(args.device)
-    try:
-        return run(args, context)
-    finally:
-        cleanup_distributed()
+    return common.launch(parse_args(argv), run)
 
 
 def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]:

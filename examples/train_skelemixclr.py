@@ -29,7 +29,7 @@ import common
 from skelmask.layouts import get_layout
 from skelmask.models.skelemixclr import SkeleMixCLR
 from skelmask.models.stgcn import STGCN
-from skelmask.training import DistributedContext, cleanup_distributed, setup_distributed
+from skelmask.training import DistributedContext
 
 STAGES = ("pretrain", "probe", "knn", "baseline")
 
@@ -116,12 +116,7 @@ def build_model(args: argparse.Namespace, encoder: STGCN, layout: str) -> SkeleM
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the requested stages and returns the summary (also written to summary.json)."""
-    args = parse_args(argv)
-    context = setup_distributed(args.device)
-    try:
-        return run(args, context)
-    finally:
-        cleanup_distributed()
+    return common.launch(parse_args(argv), run)
 
 
 def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]:

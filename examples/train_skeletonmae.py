@@ -26,7 +26,7 @@ import common
 
 from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.models.gin import GINEncoder, SkeletonMAEModel
-from skelmask.training import DistributedContext, cleanup_distributed, setup_distributed
+from skelmask.training import DistributedContext
 
 STAGES = ("pretrain", "probe", "knn", "baseline")
 
@@ -87,12 +87,7 @@ def build_model(args: argparse.Namespace, layout: str, channels: int) -> Skeleto
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the requested stages and returns the summary (also written to summary.json)."""
-    args = parse_args(argv)
-    context = setup_distributed(args.device)
-    try:
-        return run(args, context)
-    finally:
-        cleanup_distributed()
+    return common.launch(parse_args(argv), run)
 
 
 def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]:
