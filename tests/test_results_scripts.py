@@ -8,6 +8,7 @@ correctly.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -25,8 +26,9 @@ MSR_ROOT = ROOT.parent / "shared" / "data" / "msr-action3d"
 
 
 def import_script(name: str) -> ModuleType:
-    """Imports ``docs/scripts/<name>.py``; its ``sys.path`` entry for examples is undone."""
+    """Imports ``docs/scripts/<name>.py`` as a script would; ``sys.path`` is restored after."""
     saved = list(sys.path)
+    sys.path.insert(0, str(SCRIPTS))
     try:
         spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
         assert spec is not None
@@ -108,6 +110,24 @@ def test_verdict_counts_the_seeds_a_method_wins(results: ModuleType) -> None:
     assert "+0.153 against its encoder" in sentence
 
 
+def test_validation_table_averages_the_seeds_of_each_budget(validation: ModuleType) -> None:
+    entry = validation.Validation
+    scores = [
+        entry("hacm", 80, 0, 0.50, 0.40),
+        entry("hacm", 80, 1, 0.40, 0.30),
+        entry("hacm", 200, 0, 0.62, 0.60),
+        entry("random", 0, 0, 0.40, 0.25),
+        entry("raw", 0, 0, 0.57, 0.59),
+    ]
+    lines = validation.validation_table(scores).splitlines()
+    assert lines[2:] == [
+        "| hacm | 80 | 0, 1 | 0.450 | 0.350 |",
+        "| hacm | 200 | 0 | 0.620 | 0.600 |",
+        "| random initialisation | — | 0 | 0.400 | 0.250 |",
+        "| raw coordinates | — | 0 | 0.570 | 0.590 |",
+    ]
+
+
 def test_table_rows_show_both_gains(results: ModuleType) -> None:
     line = results.row("HA-CM", [0.6, 0.8], [2.0, 4.0], "+0.100", "+0.050")
     assert line == "| HA-CM | 0.700 ± 0.141 | 0.600, 0.800 | +0.100 | +0.050 | 3.0 |"
@@ -120,3 +140,11 @@ def test_the_validation_folds_are_the_five_odd_training_subjects(validation: Mod
     train, test, _ = load_msr_action3d(MSR_ROOT)
     assert sorted(set(validation.subjects_of(train).tolist())) == [1, 3, 5, 7, 9]
     assert sorted(set(validation.subjects_of(test).tolist())) == [2, 4, 6, 8, 10]
+
+
+def test_reproduce_command_names_the_budget_and_its_runs_folder(results: ModuleType) -> None:
+    options = argparse.Namespace(window=32, probe_epochs=100, probe_batch_size=32)
+    command = results.reproduce_command(options, [0, 1, 2], 200)
+    assert "--seeds 0 1 2 --window 32 --epochs 200" in command
+    assert command.endswith("--runs runs/msr-200")
+    assert all(line.endswith("\\") for line in command.splitlines()[:-1])

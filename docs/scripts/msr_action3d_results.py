@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import train_hacm
 import train_skelemixclr
 import train_skeletonmae
+from msr_action3d_validation import validate_runs, validation_table
 
 from skelmask.data import SkeletonDataset, load_msr_action3d
 from skelmask.training import ProbeConfig, linear_probe, seed_everything, setup_distributed
@@ -149,6 +150,45 @@ def verdict_of(name: str, results: dict[str, list[float]], means: dict[str, floa
     )
 
 
+def reproduce_command(args: argparse.Namespace, seeds: list[int], epochs: int) -> str:
+    """The command line that regenerates the runs of one budget (default paths)."""
+    return (
+        "python docs/scripts/msr_action3d_results.py --data-root ../shared/data/msr-action3d \\\n"
+        f"    --seeds {' '.join(map(str, seeds))} --window {args.window} --epochs {epochs} "
+        f"--probe-epochs {args.probe_epochs} --probe-batch-size {args.probe_batch_size} \\\n"
+        f"    --runs runs/msr-{epochs}"
+    )
+
+
+def budget_validation(args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The validation table of both budgets' transformer runs and the commands behind it.
+
+    Returns:
+        The markdown table (or a note when ``--earlier-runs`` was not given) and the commands
+        that reproduce the page: the shorter budget's first, when there is one.
+    """
+    command = reproduce_command(args, args.seeds, args.epochs)
+    if args.earlier_runs is None:
+        return "(Run the script with `--earlier-runs` to compare budgets here.)", [command]
+    runs = [
+        folder / f"{name}-pretrain-probe-seed{seed}"
+        for folder in (args.earlier_runs, args.runs)
+        for name in args.methods
+        if METHODS[name].encoder == "transformer"
+        for seed in args.seeds
+        if (folder / f"{name}-pretrain-probe-seed{seed}" / "checkpoint-last.pt").is_file()
+    ]
+    scores = validate_runs(args.data_root, runs, args.window)
+    earlier = [entry for entry in scores if entry.epochs not in (0, args.epochs)]
+    if not earlier:
+        raise SystemExit(f"--earlier-runs {args.earlier_runs} holds no transformer checkpoints")
+    earlier_seeds = sorted({entry.seed for entry in earlier})
+    earlier_command = reproduce_command(args, earlier_seeds, earlier[0].epochs)
+    earlier_command += " --out /tmp/shorter-budget.md"
+    command += f" --earlier-runs runs/msr-{earlier[0].epochs}"
+    return validation_table(scores), [earlier_command, command]
+
+
 def main() -> None:
     """Runs every method and seed, then writes the markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -166,6 +206,12 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("docs/results-msr-action3d.md"))
     parser.add_argument("--runs", type=Path, default=Path("runs/msr-action3d"))
+    parser.add_argument(
+        "--earlier-runs",
+        type=Path,
+        help="a --runs folder of a shorter budget: the page then compares both budgets by "
+        "validation on the training subjects (msr_action3d_validation.py)",
+    )
     args = parser.parse_args()
 
     results: dict[str, list[float]] = {}
@@ -199,12 +245,8 @@ def main() -> None:
     ]
     rows.append(row("raw coordinates (no encoder)", results["raw"], None))
     verdict = " ".join(verdict_of(name, results, means) for name in args.methods)
+    validation, commands = budget_validation(args)
     encoders = "; ".join(f"{name}: {text}" for name, (_, text) in ENCODERS.items())
-    command = (
-        "python docs/scripts/msr_action3d_results.py --data-root ../shared/data/msr-action3d "
-        f"--seeds {' '.join(map(str, args.seeds))} --window {args.window} --epochs {args.epochs} "
-        f"--probe-epochs {args.probe_epochs} --probe-batch-size {args.probe_batch_size}"
-    )
     text = f"""# Linear probe on MSR Action3D (cross-subject)
 
 MSR Action3D: 20 actions, 20 Kinect v1 joints, odd subjects train and even subjects test
@@ -225,11 +267,32 @@ script reuses the finished runs under `--runs` (example runs and raw baselines).
 
 {verdict}
 
-How these settings were chosen: a first run with 40 pretraining epochs and a probe of batch 128
-for 50 epochs (3 optimiser steps per epoch on 291 clips) left the probe's *training* loss still
-falling at its last epoch, so the probe was given batch 32 and 100 epochs; nothing was chosen
-from test accuracy. That first run gave, for seed 0 of the transformer presets: HA-CM 0.487,
-MAE 0.473, MAMP 0.411, random initialisation 0.385, raw coordinates 0.607.
+## How these settings were chosen
+
+**The probe.** A first run with 40 pretraining epochs and a probe of batch 128 for 50 epochs
+(3 optimiser steps per epoch on 291 clips) left the probe's *training* loss still falling at its
+last epoch, so the probe was given batch 32 and 100 epochs; nothing was chosen from test
+accuracy. That first run gave, for seed 0 of the transformer presets: HA-CM 0.487, MAE 0.473,
+MAMP 0.411, random initialisation 0.385, raw coordinates 0.607.
+
+**The pretraining budget.** The previous version of this page pretrained for 80 epochs (seeds 0
+and 1): HA-CM 0.587, MAE 0.591, MAMP 0.491, SkeleMixCLR 0.547, SkeletonMAE-style 0.578, against
+0.658 for the raw coordinates, so no pretrained encoder beat them. The papers pretrain for 400
+epochs, so a longer budget was the obvious next step, but choosing it from those test numbers
+would be tuning on the test split. The budget is therefore compared on the training subjects
+alone with `docs/scripts/msr_action3d_validation.py`: each of five folds holds out one training
+subject (1, 3, 5, 7, 9), trains a linear classifier (and a kNN) on the frozen, un-augmented
+features of the other four and scores the held-out one; the table gives the mean over folds and
+seeds. The test subjects are not used.
+
+{validation}
+
+The longer budget is ahead on the training subjects, so the table above uses it; {args.epochs}
+epochs is what the CPU budget allowed (the papers' 400 would double it). The peer methods
+(ST-GCN, GIN) get the same budget so that every method has the same pretraining epochs.
+Disclosure: two exploratory 200-epoch HA-CM runs (seeds 0 and 1, the same runs as in the table)
+were scored on the test split before the validation script was written; seed 2 was run only
+after the budget was fixed.
 
 Chance is 0.05. The dataset README puts a plain linear classifier on raw, resampled, centred
 coordinates at roughly 0.50–0.71.
@@ -237,7 +300,7 @@ coordinates at roughly 0.50–0.71.
 Reproduce with:
 
 ```bash
-{command}
+{(chr(10) * 2).join(commands)}
 ```
 """
     args.out.write_text(text)

@@ -18,6 +18,7 @@ import argparse
 import re
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,44 +101,92 @@ def preset_encoder(run: Path | None, preset: str, window: int, seed: int) -> nn.
     return mae.encoder
 
 
+@dataclass(frozen=True)
+class Validation:
+    """Leave-one-subject-out accuracies of one encoder's frozen features.
+
+    Attributes:
+        label: The preset name, ``"random"`` or ``"raw"``.
+        epochs: Pretraining epochs of the checkpoint (0 for random initialisation and raw).
+        seed: Seed of the run.
+        linear: Mean linear-classifier accuracy over the folds.
+        knn: Mean kNN accuracy over the folds.
+    """
+
+    label: str
+    epochs: int
+    seed: int
+    linear: float
+    knn: float
+
+
+def validate_runs(data_root: Path, runs: list[Path], window: int) -> list[Validation]:
+    """Scores every run's checkpoint, then random initialisation and raw coordinates.
+
+    Args:
+        data_root: The MSR Action3D folder; only its training split is read.
+        runs: Run directories named ``<preset>-<stages>-seed<N>`` (as
+            ``msr_action3d_results.py`` writes them), each with ``checkpoint-last.pt``.
+        window: Frames per clip, as in pretraining.
+
+    Returns:
+        One entry per run, in order, then ``"random"`` (seed 0) and ``"raw"``.
+    """
+    train, _, _ = load_msr_action3d(data_root)
+    subjects = subjects_of(train)
+    dataset = SkeletonDataset(train, window=window, train=False)
+    context = DistributedContext()
+
+    def score(label: str, epochs: int, seed: int, encoder: nn.Module | None) -> Validation:
+        if encoder is None:
+            features = torch.stack([dataset[i][0] for i in range(len(dataset))]).flatten(1)
+            labels = torch.as_tensor(train.labels)
+        else:
+            features, labels = extract_features(encoder, dataset, batch_size=64, context=context)
+        linear, knn = leave_one_subject_out(features, labels, subjects, train.num_classes)
+        return Validation(label, epochs, seed, linear, knn)
+
+    scores = []
+    for run in runs:
+        preset = run.name.split("-")[0]
+        config = torch.load(run / "checkpoint-last.pt", weights_only=True, map_location="cpu")[
+            "config"
+        ]
+        seed = int(config["seed"])
+        encoder = preset_encoder(run, preset, window, seed)
+        scores.append(score(preset, int(config["epochs"]), seed, encoder))
+    scores.append(score("random", 0, 0, preset_encoder(None, "hacm", window, 0)))
+    scores.append(score("raw", 0, 0, None))
+    return scores
+
+
+def validation_table(scores: list[Validation]) -> str:
+    """A markdown table, one row per (label, epochs) with the mean over seeds."""
+    groups: dict[tuple[str, int], list[Validation]] = {}
+    for entry in scores:
+        groups.setdefault((entry.label, entry.epochs), []).append(entry)
+    lines = [
+        "| encoder | pretraining epochs | seeds | linear (LOSO) | kNN (LOSO) |",
+        "|---|---|---|---|---|",
+    ]
+    for (label, epochs), entries in groups.items():
+        seeds = ", ".join(str(entry.seed) for entry in entries)
+        linear = statistics.mean(entry.linear for entry in entries)
+        knn = statistics.mean(entry.knn for entry in entries)
+        shown = {"random": "random initialisation", "raw": "raw coordinates"}.get(label, label)
+        budget = str(epochs) if label not in ("random", "raw") else "—"
+        lines.append(f"| {shown} | {budget} | {seeds} | {linear:.3f} | {knn:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
-    """Prints one validation row per run, then random initialisation and raw coordinates."""
+    """Prints the validation table of the given runs."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data/msr-action3d"))
     parser.add_argument("--runs", type=Path, nargs="+", required=True)
     parser.add_argument("--window", type=int, default=32)
     args = parser.parse_args()
-
-    train, _, _ = load_msr_action3d(args.data_root)
-    subjects = subjects_of(train)
-    dataset = SkeletonDataset(train, window=args.window, train=False)
-    context = DistributedContext()
-    rows = ["| run | pretraining epochs | linear (LOSO) | kNN (LOSO) |", "|---|---|---|---|"]
-
-    def add_row(label: str, epochs: str, encoder: nn.Module | None) -> None:
-        if encoder is None:
-            stacked = torch.stack([dataset[i][0] for i in range(len(dataset))])
-            features = stacked.flatten(1)
-            labels = torch.as_tensor(train.labels)
-        else:
-            features, labels = extract_features(encoder, dataset, batch_size=64, context=context)
-        linear, knn = leave_one_subject_out(features, labels, subjects, train.num_classes)
-        rows.append(f"| {label} | {epochs} | {linear:.3f} | {knn:.3f} |")
-        print(rows[-1], flush=True)
-
-    for run in args.runs:
-        # msr_action3d_results.py names run directories "<preset>-<stages>-seed<N>".
-        preset = run.name.split("-")[0]
-        checkpoint = torch.load(run / "checkpoint-last.pt", weights_only=True, map_location="cpu")
-        seed = int(checkpoint["config"]["seed"])
-        add_row(
-            run.name,
-            str(checkpoint["config"]["epochs"]),
-            preset_encoder(run, preset, args.window, seed),
-        )
-    add_row("transformer, random initialisation", "0", preset_encoder(None, "hacm", args.window, 0))
-    add_row("raw coordinates", "—", None)
-    print("\n".join(rows))
+    print(validation_table(validate_runs(args.data_root, args.runs, args.window)))
 
 
 if __name__ == "__main__":
