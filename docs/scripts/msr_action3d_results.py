@@ -258,8 +258,9 @@ with its example's optimiser settings, then the frozen encoder gets the same lin
 {args.probe_batch_size}, with the training augmentations). **Accuracy is the last epoch's**: no
 checkpoint, epoch or hyperparameter was selected on the test split. Seeds
 {", ".join(map(str, args.seeds))}; pretraining wall time is per run on the 2-core CPU
-development machine (other work was running on it, so times are indicative). Rerunning the
-script reuses the finished runs under `--runs` (example runs and raw baselines).
+development machine, where most runs went two at a time with one thread each and other work
+was running, so times are indicative. Rerunning the script reuses the finished runs under
+`--runs` (example runs and raw baselines).
 
 | encoder | last-epoch accuracy (mean ± sd) | per seed | vs random init | vs raw coordinates | pretraining minutes (CPU) |
 |---|---|---|---|---|---|
