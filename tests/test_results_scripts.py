@@ -148,3 +148,21 @@ def test_reproduce_command_names_the_budget_and_its_runs_folder(results: ModuleT
     assert "--seeds 0 1 2 --window 32 --epochs 200" in command
     assert command.endswith("--runs runs/msr-200")
     assert all(line.endswith("\\") for line in command.splitlines()[:-1])
+
+
+def test_budget_verdict_says_which_budget_validation_favours(
+    results: ModuleType, validation: ModuleType
+) -> None:
+    entry = validation.Validation
+    scores = [
+        entry("hacm", 80, 0, 0.50, 0.4),
+        entry("mae", 80, 0, 0.55, 0.4),
+        entry("hacm", 200, 0, 0.60, 0.5),
+        entry("mae", 200, 0, 0.52, 0.5),
+        entry("raw", 0, 0, 0.57, 0.59),
+    ]
+    mixed = results.budget_verdict(scores, 200)
+    assert mixed.startswith("The 200-epoch budget is not ahead")
+    assert "hacm 0.500 → 0.600, mae 0.550 → 0.520" in mixed
+    ahead = results.budget_verdict(scores[:3], 200)
+    assert ahead.startswith("The 200-epoch budget is ahead on the training subjects for every")
