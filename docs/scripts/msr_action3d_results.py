@@ -40,6 +40,7 @@ class Method:
     """One pretraining method of the table and how to run it."""
 
     label: str
+    short: str
     encoder: str
     script: Any
     extra: tuple[str, ...] = ()
@@ -48,24 +49,33 @@ class Method:
 METHODS = {
     "hacm": Method(
         "HA-CM (cross masking, motion target, cross-contrast)",
+        "HA-CM",
         "transformer",
         train_hacm,
         ("--preset", "hacm"),
     ),
     "mamp": Method(
         "MAMP (motion-aware masking, motion target)",
+        "MAMP",
         "transformer",
         train_hacm,
         ("--preset", "mamp"),
     ),
     "mae": Method(
-        "MAE (random masking, coordinate target)", "transformer", train_hacm, ("--preset", "mae")
+        "MAE (random masking, coordinate target)",
+        "MAE",
+        "transformer",
+        train_hacm,
+        ("--preset", "mae"),
     ),
     "skelemixclr": Method(
-        "SkeleMixCLR (SkeleMix mixing, MoCo contrast)", "ST-GCN", train_skelemixclr
+        "SkeleMixCLR (SkeleMix mixing, MoCo contrast)", "SkeleMixCLR", "ST-GCN", train_skelemixclr
     ),
     "skeletonmae": Method(
-        "SkeletonMAE-style (body-part masking, scaled cosine error)", "GIN", train_skeletonmae
+        "SkeletonMAE-style (body-part masking, scaled cosine error)",
+        "SkeletonMAE-style",
+        "GIN",
+        train_skeletonmae,
     ),
 }
 ENCODERS = {
@@ -143,7 +153,7 @@ def verdict_of(name: str, results: dict[str, list[float]], means: dict[str, floa
     over_random = sum(a > b for a, b in zip(ours, results[encoder], strict=True))
     over_raw = sum(a > b for a, b in zip(ours, results["raw"], strict=True))
     return (
-        f"**{name}** ({encoder}): {means[name] - means[encoder]:+.3f} against its encoder at "
+        f"**{METHODS[name].short}** ({encoder}): {means[name] - means[encoder]:+.3f} against its encoder at "
         f"random initialisation (ahead in {over_random} of {seeds} seeds) and "
         f"{means[name] - means['raw']:+.3f} against raw coordinates (ahead in {over_raw} of "
         f"{seeds} seeds)."
@@ -268,7 +278,7 @@ def main() -> None:
         if encoder in results
     ]
     rows.append(row("raw coordinates (no encoder)", results["raw"], None))
-    verdict = " ".join(verdict_of(name, results, means) for name in args.methods)
+    verdict = "\n".join(f"- {verdict_of(name, results, means)}" for name in args.methods)
     validation, commands = budget_validation(args)
     encoders = "; ".join(f"{name}: {text}" for name, (_, text) in ENCODERS.items())
     text = f"""# Linear probe on MSR Action3D (cross-subject)
