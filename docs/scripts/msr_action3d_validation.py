@@ -90,14 +90,15 @@ def leave_one_subject_out(
     return statistics.mean(linear), statistics.mean(knn)
 
 
-def preset_encoder(run: Path | None, preset: str, window: int, seed: int) -> nn.Module:
-    """``train_hacm.py``'s default transformer, from ``run/checkpoint-last.pt`` or random."""
+def preset_encoder(
+    weights: dict[str, Tensor] | None, preset: str, window: int, seed: int
+) -> nn.Module:
+    """``train_hacm.py``'s default transformer, with a checkpoint's MAE weights or random."""
     seed_everything(seed)
     options = train_hacm.parse_args(["--preset", preset, "--window", str(window)])
     mae = train_hacm.build_mae(options, "msr-action3d", channels=3)
-    if run is not None:
-        checkpoint = torch.load(run / "checkpoint-last.pt", weights_only=True, map_location="cpu")
-        mae.load_state_dict(checkpoint["model"])
+    if weights is not None:
+        mae.load_state_dict(weights)
     return mae.encoder
 
 
@@ -149,27 +150,30 @@ def validate_runs(data_root: Path, runs: list[Path], window: int) -> list[Valida
     scores = []
     for run in runs:
         preset = run.name.split("-")[0]
-        config = torch.load(run / "checkpoint-last.pt", weights_only=True, map_location="cpu")[
-            "config"
-        ]
-        seed = int(config["seed"])
-        encoder = preset_encoder(run, preset, window, seed)
-        scores.append(score(preset, int(config["epochs"]), seed, encoder))
+        checkpoint = torch.load(run / "checkpoint-last.pt", weights_only=True, map_location="cpu")
+        seed = int(checkpoint["config"]["seed"])
+        encoder = preset_encoder(checkpoint["model"], preset, window, seed)
+        scores.append(score(preset, int(checkpoint["config"]["epochs"]), seed, encoder))
     scores.append(score("random", 0, 0, preset_encoder(None, "hacm", window, 0)))
     scores.append(score("raw", 0, 0, None))
     return scores
 
 
-def validation_table(scores: list[Validation]) -> str:
-    """A markdown table, one row per (label, epochs) with the mean over seeds."""
+def by_budget(scores: list[Validation]) -> dict[tuple[str, int], list[Validation]]:
+    """The scores grouped by ``(label, epochs)``, groups and seeds in their first-seen order."""
     groups: dict[tuple[str, int], list[Validation]] = {}
     for entry in scores:
         groups.setdefault((entry.label, entry.epochs), []).append(entry)
+    return groups
+
+
+def validation_table(scores: list[Validation]) -> str:
+    """A markdown table, one row per (label, epochs) with the mean over seeds."""
     lines = [
         "| encoder | pretraining epochs | seeds | linear (LOSO) | kNN (LOSO) |",
         "|---|---|---|---|---|",
     ]
-    for (label, epochs), entries in groups.items():
+    for (label, epochs), entries in by_budget(scores).items():
         seeds = ", ".join(str(entry.seed) for entry in entries)
         linear = statistics.mean(entry.linear for entry in entries)
         knn = statistics.mean(entry.knn for entry in entries)
