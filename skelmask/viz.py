@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -42,6 +42,7 @@ _VIEWS: tuple[View, ...] = get_args(View)
 _FIELDS: tuple[MaskField, ...] = get_args(MaskField)
 _VIEW_AXES: dict[View, tuple[int, int]] = {"front": (0, 1), "side": (2, 1), "top": (0, 2)}
 _AXIS_NAMES = "xyz"
+_NUMPY_FLOATS = (torch.float16, torch.float32, torch.float64)
 _MISSING_MATPLOTLIB = "skelmask.viz needs matplotlib: pip install 'skelmask[viz]'"
 
 _BONE_COLOUR = "#7f7f7f"
@@ -297,7 +298,6 @@ def figure_to_array(fig: Figure) -> npt.NDArray[np.uint8]:
         Uint8 RGBA array ``(H, W, 4)``, ``H = height·dpi`` and ``W = width·dpi`` pixels.
 
     Examples:
-        >>> from skelmask.layouts import get_layout
         >>> fig = plot_skeleton(torch.zeros(20, 2), "msr-action3d", figsize=(2, 1), dpi=40)
         >>> figure_to_array(fig).shape, figure_to_array(fig).dtype
         ((40, 80, 4), dtype('uint8'))
@@ -391,12 +391,23 @@ def _project(points: npt.NDArray[np.float64], view: View) -> npt.NDArray[np.floa
     return points[..., [horizontal, vertical]]
 
 
+def _to_numpy(values: ArrayLike) -> npt.NDArray[Any]:
+    """A tensor (detached, on the CPU) or array-like as a numpy array of the same kind.
+
+    Float formats numpy lacks (bfloat16 from autocast, float8) become float32.
+    """
+    if isinstance(values, torch.Tensor):
+        tensor = values.detach().cpu()
+        if tensor.is_floating_point() and tensor.dtype not in _NUMPY_FLOATS:
+            tensor = tensor.float()
+        return tensor.numpy()
+    return np.asarray(values)
+
+
 def _as_float_array(values: ArrayLike, name: str) -> npt.NDArray[np.float64]:
     """A tensor or array-like as a float64 numpy array."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().to("cpu", torch.float64).numpy()
     try:
-        return np.asarray(values, dtype=np.float64)
+        return np.asarray(_to_numpy(values), dtype=np.float64)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{name} must be numeric, got {type(values).__name__}") from error
 
@@ -407,9 +418,7 @@ def _bool_array(
     """A bool array of ``shape``; all False when ``values`` is None."""
     if values is None:
         return np.zeros(shape, dtype=np.bool_)
-    array = (
-        values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    )
+    array = _to_numpy(values)
     if array.dtype != np.bool_:
         raise TypeError(f"{name} must be a bool array (True = hidden), got dtype {array.dtype}")
     if array.shape != shape:
@@ -448,9 +457,7 @@ def _mask_grid(
                 "use field='mask'"
             )
         values = selected[sample].reshape(values.grid_size)
-    array = (
-        values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    )
+    array = _to_numpy(values)
     if array.ndim != 2 or array.size == 0:
         raise ValueError(f"values must be a non-empty (Tp, Vp) grid, got shape {array.shape}")
     if array.dtype == np.bool_:

@@ -116,6 +116,19 @@ def test_tensor_and_array_inputs_give_the_same_picture() -> None:
     np.testing.assert_array_equal(figure_to_array(from_tensor), figure_to_array(from_array))
 
 
+def test_bfloat16_tensors_draw_like_their_float32_values() -> None:
+    # Regression: numpy has no bfloat16, so autocast outputs used to fail in Tensor.numpy().
+    values = torch.tensor([[0.125, 0.5, 0.875], [0.25, 0.75, 1.0]])
+    from_bf16 = plot_mask(values.bfloat16(), dpi=40)
+    from_fp32 = plot_mask(values, dpi=40)
+    np.testing.assert_array_equal(figure_to_array(from_bf16), figure_to_array(from_fp32))
+    coords = _skeleton().bfloat16()
+    np.testing.assert_array_equal(
+        figure_to_array(plot_skeleton(coords, LAYOUT, dpi=40)),
+        figure_to_array(plot_skeleton(coords.float(), LAYOUT, dpi=40)),
+    )
+
+
 @pytest.mark.parametrize(
     ("view", "columns"), [("front", [0, 1]), ("side", [2, 1]), ("top", [0, 2])]
 )
