@@ -4,8 +4,7 @@ Run from the repository root (needs the ``viz`` extra):
 
     python docs/scripts/make_figures.py --data-root ../shared/data/msr-action3d --out docs/images
 
-For every masker that exists in ``skelmask.maskers`` when it runs, it writes
-``<out>/maskers/<name>.png``: one skeleton frame with its hidden joints marked, the clip's
+For every token masker and SkeleMix it writes ``<out>/maskers/<name>.png``: one skeleton frame with its hidden joints marked, the clip's
 ``Tp × V`` mask and, where the masker samples from scores, its sampling weights. It also writes
 ``<out>/maskers/cross.gif``, a two-hand wave under the HA-CM cross mask.
 
@@ -17,8 +16,6 @@ pretraining). Every random draw is seeded, so the pictures are reproducible.
 from __future__ import annotations
 
 import argparse
-import importlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,10 +27,12 @@ from skelmask.data.arrays import SkeletonArrays
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import Masker, ScoreGuidedMasker
+from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.maskers.cross import CrossMasker
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
+from skelmask.maskers.skelemix import SkeleMix
 from skelmask.models import SkeletonEncoder
 from skelmask.tokens import MaskResult, expand_mask
 from skelmask.viz import animate_sequence, plot_mask, plot_skeleton
@@ -85,34 +84,23 @@ def embed(coords: torch.Tensor) -> torch.Tensor:
         return encoder.embed_euclidean(coords)
 
 
-def optional_class(module: str, name: str) -> Callable[..., object] | None:
-    """A class from a masker module that may not exist yet; None when the module is missing."""
-    try:
-        found: Callable[..., object] = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError:
-        return None
-    return found
+def hyperbolic(layout: SkeletonLayout) -> HyperbolicHierarchyMasker:
+    """HA-CM's spatial masker rooted at the trunk, at ``MASK_RATIO``."""
+    return HyperbolicHierarchyMasker(
+        MASK_RATIO, layout=layout, root_joints=layout.body_parts["trunk"]
+    )
 
 
 def build_maskers(layout: SkeletonLayout) -> dict[str, Masker]:
-    """Every token masker available, at ``MASK_RATIO`` (body parts: two parts per time patch)."""
-    trunk = layout.body_parts["trunk"]
-    maskers: dict[str, Masker] = {
+    """Every token masker at ``MASK_RATIO`` (body parts: two parts per time patch)."""
+    return {
         "random": RandomMasker(MASK_RATIO),
         "motion-aware": MotionAwareMasker(MASK_RATIO, t_patch=T_PATCH),
-        "hyperbolic": HyperbolicHierarchyMasker(MASK_RATIO, layout=layout, root_joints=trunk),
+        "hyperbolic": hyperbolic(layout),
         "global-attention": GlobalAttentionMasker(MASK_RATIO),
-        "cross": CrossMasker.hacm(
-            HyperbolicHierarchyMasker(MASK_RATIO, layout=layout, root_joints=trunk),
-            mask_ratio=MASK_RATIO,
-        ),
+        "cross": CrossMasker.hacm(hyperbolic(layout), mask_ratio=MASK_RATIO),
+        "body-part": BodyPartMasker(num_parts=2, layout=layout, granularity="frame"),
     }
-    body_part = optional_class("skelmask.maskers.body_part", "BodyPartMasker")
-    if body_part is not None:
-        built = body_part(num_parts=2, layout=layout, granularity="frame")
-        assert isinstance(built, Masker)
-        maskers["body-part"] = built
-    return maskers
 
 
 def weights_title(masker: Masker) -> str:
@@ -211,13 +199,9 @@ def draw_maskers(clip: torch.Tensor, layout: SkeletonLayout, out: Path) -> list[
     return written
 
 
-def draw_skelemix(clips: dict[str, torch.Tensor], layout: SkeletonLayout, out: Path) -> Path | None:
+def draw_skelemix(clips: dict[str, torch.Tensor], layout: SkeletonLayout, out: Path) -> Path:
     """SkeleMix pastes a donor's body parts and frames: the wave with the two-hand wave mixed in."""
-    skelemix = optional_class("skelmask.maskers.skelemix", "SkeleMix")
-    if skelemix is None:
-        return None
-    mix = skelemix(layout, temporal_stride=T_PATCH)
-    assert isinstance(mix, torch.nn.Module)
+    mix = SkeleMix(layout, temporal_stride=T_PATCH)
     # (N, C, T, V, M) with sample 0 the wave and sample 1, its only possible donor, the other.
     batch = torch.cat([clips[WAVE], clips[TWO_HAND_WAVE]]).permute(0, 3, 1, 2).unsqueeze(-1)
     result = mix(batch, generator=torch.Generator().manual_seed(SEED))
@@ -242,11 +226,7 @@ def draw_skelemix(clips: dict[str, torch.Tensor], layout: SkeletonLayout, out: P
 
 def draw_cross_gif(clip: torch.Tensor, layout: SkeletonLayout, out: Path) -> Path:
     """The two-hand wave, frame by frame, under the HA-CM cross mask."""
-    trunk = layout.body_parts["trunk"]
-    masker = CrossMasker.hacm(
-        HyperbolicHierarchyMasker(MASK_RATIO, layout=layout, root_joints=trunk),
-        mask_ratio=MASK_RATIO,
-    )
+    masker = CrossMasker.hacm(hyperbolic(layout), mask_ratio=MASK_RATIO)
     result = masker(embed(clip), coords=clip, generator=torch.Generator().manual_seed(SEED))
     return animate_sequence(
         clip[0],
@@ -272,13 +252,7 @@ def main() -> None:
     layout = get_layout(LAYOUT)
     clips = load_clips(args.data_root)
     written = draw_maskers(clips[WAVE], layout, out)
-    skelemix = draw_skelemix(clips, layout, out)
-    if skelemix is None:
-        print("skipped skelemix.png: skelmask.maskers.skelemix does not exist")
-    else:
-        written.append(skelemix)
-    if "body-part" not in {path.stem for path in written}:
-        print("skipped body-part.png: skelmask.maskers.body_part does not exist")
+    written.append(draw_skelemix(clips, layout, out))
     written.append(draw_cross_gif(clips[TWO_HAND_WAVE], layout, out))
     for path in written:
         print(f"{path}  {path.stat().st_size / 1024:.0f} kB")
