@@ -7,11 +7,10 @@ import math
 import torch
 
 __all__ = [
-    "check_coords",
     "check_finite",
     "check_mask_ratio",
-    "check_patch_size",
     "check_positive",
+    "check_positive_int",
     "check_token_grid",
 ]
 
@@ -32,7 +31,7 @@ def check_positive(value: float, name: str) -> float:
     return number
 
 
-def check_patch_size(value: object, name: str) -> int:
+def check_positive_int(value: object, name: str) -> int:
     """Returns ``value`` after checking that it is a positive integer."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -59,44 +58,17 @@ def check_token_grid(tokens: torch.Tensor, name: str = "tokens") -> tuple[int, i
     return batch, time_patches, joint_patches, width
 
 
-def check_coords(
-    coords: torch.Tensor | None,
-    *,
-    batch: int,
-    frames: int,
-    joints: int,
-    name: str = "coords",
-) -> torch.Tensor:
-    """Checks raw coordinates ``(B, T, V, C)`` against the expected batch, frames and joints."""
-    if coords is None:
-        raise ValueError(
-            f"{name} is required: pass the raw coordinates of shape (B, T, V, C) = "
-            f"({batch}, {frames}, {joints}, C)"
-        )
-    if not isinstance(coords, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(coords).__name__}")
-    if coords.dim() != 4:
-        raise ValueError(
-            f"{name} must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
-            f"{tuple(coords.shape)}"
-        )
-    actual = tuple(coords.shape[:3])
-    if actual != (batch, frames, joints) or coords.shape[3] == 0:
-        raise ValueError(
-            f"{name} must have shape (B, T, V, C) = ({batch}, {frames}, {joints}, C≥1) to match "
-            f"the token grid and patch sizes, got {tuple(coords.shape)}"
-        )
-    check_finite(coords, name)
-    return coords
-
-
 def check_finite(values: torch.Tensor, name: str) -> None:
     """Raises if ``values`` holds NaN or infinity.
 
-    Skipped while ``torch.compile`` traces, because the check reads a value back from the device
-    (a data-dependent branch and, on CUDA, a synchronisation).
+    Skipped while ``torch.compile`` traces (a data-dependent branch). Off the CPU the check is
+    an assertion queued on the device, so that it never stops the host to read a value back;
+    it then fails later, with this message, at the next synchronisation.
     """
     if torch.compiler.is_compiling():
+        return
+    if values.device.type != "cpu":
+        torch._assert_async(torch.isfinite(values).all(), f"{name} contains NaN or infinite values")
         return
     if not bool(torch.isfinite(values).all()):
         bad = int((~torch.isfinite(values)).sum())

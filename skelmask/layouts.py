@@ -303,6 +303,103 @@ class SkeletonLayout:
         excluded = set(joints)
         return tuple(j for j in range(self.num_joints) if j not in excluded)
 
+    def select(
+        self,
+        joints: Sequence[int] | str,
+        *,
+        name: str | None = None,
+        root: int | None = None,
+    ) -> SkeletonLayout:
+        """A layout over a subset of the joints, e.g. the joints a model keeps as tokens.
+
+        Joint ``i`` of the new layout is ``joints[i]`` of this one. Each kept joint's parent is
+        its nearest kept ancestor, so the tree is re-linked through the dropped joints. When
+        dropping joints disconnects the tree (HA-CM drops the whole torso), every orphaned
+        branch hangs from the new root: by default the kept joint closest to the old root (the
+        first listed among equals), or ``root``. Body parts and subsets keep their kept joints
+        (re-indexed; emptied ones are dropped); the centre is kept if selected, else it becomes
+        the new root.
+
+        Args:
+            joints: Indices of the joints to keep, in their new order, or the name of a subset
+                or body part (e.g. ``"hacm_tokens"``).
+            name: Name of the new layout; default ``"<name>/<subset>"`` or
+                ``"<name>/<number> joints"``.
+            root: Index (in this layout) of a kept joint to be the new root.
+
+        Returns:
+            The new layout.
+
+        Raises:
+            ValueError: If ``joints`` is empty, repeats a joint or holds an index outside the
+                layout, or ``root`` is not among them.
+            KeyError: If ``joints`` names no subset or body part.
+
+        Examples:
+            >>> ntu = get_layout("nturgb+d")
+            >>> tokens = ntu.select("hacm_tokens")  # HA-CM's 18 token joints
+            >>> tokens.num_joints, tokens.joint_names[:2], tokens.subsets["hacm_tokens"][:3]
+            (18, ('neck', 'head'), (0, 1, 2))
+        """
+        if isinstance(joints, str):
+            default_name = f"{self._name}/{joints}"
+            kept = self.subset(joints)
+        else:
+            kept = tuple(int(j) for j in joints)
+            default_name = f"{self._name}/{len(kept)} joints"
+        if not kept:
+            raise ValueError("joints must name at least one joint, got an empty selection")
+        bad = [j for j in kept if not 0 <= j < self.num_joints]
+        if bad:
+            raise ValueError(
+                f"joints {bad} are outside [0, {self.num_joints}) for layout {self._name!r}"
+            )
+        if len(set(kept)) != len(kept):
+            raise ValueError(f"joints repeats a joint: {list(kept)}")
+        position = {joint: index for index, joint in enumerate(kept)}
+        if root is not None and root not in position:
+            raise ValueError(f"root={root} is not among the selected joints {list(kept)}")
+        depth = self.depth
+        if root is None:
+            root = min(kept, key=lambda joint: (depth[joint], position[joint]))
+        parents = []
+        for joint in kept:
+            ancestor = self._parents[joint]
+            while ancestor != -1 and ancestor not in position:
+                ancestor = self._parents[ancestor]
+            parents.append(-1 if ancestor == -1 else position[ancestor])
+        new_root = position[root]
+        if parents[new_root] != -1:
+            # The chosen root has a kept ancestor: re-root the re-linked forest's tree there.
+            orphans = [index for index, parent in enumerate(parents) if parent == -1]
+            parents = _parents_from_undirected(
+                len(kept),
+                [(i, p) for i, p in enumerate(parents) if p != -1]
+                + [(orphan, new_root) for orphan in orphans],
+                new_root,
+            )
+        else:
+            parents = [
+                new_root if parent == -1 and index != new_root else parent
+                for index, parent in enumerate(parents)
+            ]
+
+        def remap(groups: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+            mapped = {
+                group: tuple(position[j] for j in members if j in position)
+                for group, members in groups.items()
+            }
+            return {group: members for group, members in mapped.items() if members}
+
+        return SkeletonLayout(
+            name=name or default_name,
+            joint_names=[self._joint_names[j] for j in kept],
+            parents=parents,
+            body_parts=remap(self._body_parts),
+            subsets=remap(self._subsets),
+            center=position.get(self._center, new_root),
+        )
+
     def reroot(self, new_root: int) -> SkeletonLayout:
         """The same skeleton with the kinematic tree re-rooted at ``new_root``.
 

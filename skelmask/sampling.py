@@ -1,6 +1,8 @@
-"""The one sampler every score-guided masker shares.
+"""The one sampler every masker shares.
 
-Scores become a mask in four steps:
+A masker states a *priority* per token; ``hide_top`` hides the highest-priority tokens, exactly
+as many as the ratio asks, inside an optional region. Score-guided maskers build their
+priorities from scores (``score_priority``) in four steps:
 
 1. **temperature**: ``logits = scores / (temperature · max|scores| + eps)``, the max taken per
    sample over the tokens being sampled (MAMP's ``tau · max`` normalisation; for non-negative
@@ -11,7 +13,7 @@ Scores become a mask in four steps:
 4. **top-k**: the ``k`` largest perturbed values form a sample *without replacement* from the
    softmax (the Gumbel-top-k trick).
 
-The ``direction`` says which set the top-k picks: ``"hide_high"`` draws the hidden set, so
+The ``direction`` says which set the top-k draws: ``"hide_high"`` draws the hidden set, so
 high-score tokens are preferentially hidden (MAMP: salient motion is masked); ``"keep_high"``
 draws the visible set, so high-score tokens preferentially stay visible (HA-CM).
 """
@@ -23,14 +25,13 @@ from typing import Literal
 
 import torch
 
-from skelmask._checks import check_finite
-
 __all__ = [
     "Direction",
     "gumbel_noise",
     "gumbel_topk",
+    "hide_top",
     "num_hidden_tokens",
-    "sample_hidden",
+    "score_priority",
     "scores_to_logits",
 ]
 
@@ -134,59 +135,59 @@ def gumbel_topk(
     return torch.topk(perturbed, k, dim=1).indices
 
 
-def sample_hidden(
+def score_priority(
     scores: torch.Tensor,
-    num_hidden: int,
     *,
     temperature: float,
     direction: Direction,
     region: torch.Tensor | None = None,
-    region_size: int | None = None,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples exactly ``num_hidden`` hidden tokens per row from scores.
+    """Turns scores into hiding priorities: temperature, softmax and Gumbel noise.
+
+    ``hide_top`` of the result with ``k`` hidden tokens is a Gumbel-top-k sample: with
+    ``"hide_high"`` the hidden set is drawn without replacement from the softmax; with
+    ``"keep_high"`` the *visible* set is (the hidden tokens are the lowest perturbed
+    log-probabilities).
 
     Args:
-        scores: ``(B, L)`` per-token scores.
-        num_hidden: Tokens to hide per row, within ``region`` if given.
+        scores: ``(B, L)`` finite per-token scores.
         temperature: Positive temperature ``tau`` of the normalisation.
         direction: ``"hide_high"`` or ``"keep_high"`` (see the module docstring).
-        region: Optional bool ``(L,)``; only these tokens can be hidden, the others are left
-            visible and get probability 0.
-        region_size: Number of True entries of ``region``. Pass it when known, so that no value
-            is read back from the device (needed under ``torch.compile(fullgraph=True)``).
+        region: Optional bool ``(L,)``; only these tokens take part in the softmax.
         generator: Optional RNG for reproducible draws (eager mode only).
 
     Returns:
-        ``(hidden, probs)``: bool ``(B, L)`` with exactly ``num_hidden`` True per row, and the
-        float32 ``(B, L)`` softmax the sample was drawn from.
-
-    Raises:
-        ValueError: If the region does not hold more than ``num_hidden`` tokens or the scores
-            are not finite.
+        ``(keys, probs)``: float32 ``(B, L)`` priorities (higher = hidden first; ``-inf`` or
+        ``+inf`` outside the region, which ``hide_top`` excludes) and the float32 ``(B, L)``
+        softmax the sample is drawn from (0 outside the region).
     """
-    batch, num_tokens = scores.shape
-    if region is None:
-        available = num_tokens
-    elif region_size is None:
-        available = int(region.sum())
-    else:
-        available = region_size
-    if not 1 <= num_hidden < available:
-        raise ValueError(
-            f"num_hidden must be in [1, {available - 1}] for {available} tokens, got {num_hidden}"
-        )
-    check_finite(scores, "scores")
     logits = scores_to_logits(scores, temperature, region)
     probs = torch.softmax(logits, dim=1)
-    if direction == "hide_high":
-        chosen = gumbel_topk(logits, num_hidden, generator=generator)
-        hidden = torch.zeros(batch, num_tokens, dtype=torch.bool, device=scores.device)
-        hidden.scatter_(1, chosen, True)
-    else:
-        chosen = gumbel_topk(logits, available - num_hidden, generator=generator)
-        hidden = torch.ones(batch, num_tokens, dtype=torch.bool, device=scores.device)
-        if region is not None:
-            hidden &= region
-        hidden.scatter_(1, chosen, False)
-    return hidden, probs
+    noise = gumbel_noise(logits.shape, device=logits.device, generator=generator)
+    perturbed = torch.log_softmax(logits, dim=1) + noise
+    keys = perturbed if direction == "hide_high" else -perturbed
+    return keys, probs
+
+
+def hide_top(
+    keys: torch.Tensor, num_hidden: int, region: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Hides the ``num_hidden`` highest-priority tokens of every row, inside ``region`` only.
+
+    This is the one place where a mask is cut from priorities, so every masker hides an exact
+    count.
+
+    Args:
+        keys: Float ``(B, L)`` priorities; higher is hidden first.
+        num_hidden: Tokens to hide per row; fewer than the tokens in ``region``.
+        region: Optional bool ``(L,)``; tokens outside it are never hidden.
+
+    Returns:
+        Bool ``(B, L)`` with exactly ``num_hidden`` True per row, all inside ``region``.
+    """
+    if region is not None:
+        keys = keys.masked_fill(~region, float("-inf"))
+    chosen = torch.topk(keys, num_hidden, dim=1).indices
+    hidden = torch.zeros(keys.shape, dtype=torch.bool, device=keys.device)
+    return hidden.scatter_(1, chosen, True)

@@ -1,6 +1,6 @@
 """Tokens and masks: patchify, the mask result of the masker contract, gather and restore.
 
-Conventions (fixed by the design contract):
+Conventions (the same across skelmask):
 
 * coordinates inside a model: ``(B, T, V, C)``;
 * token grid: ``(B, Tp, Vp, D)`` with ``Tp = T // t_patch`` and ``Vp = V // v_patch``;
@@ -15,10 +15,11 @@ from typing import NamedTuple
 import torch
 from einops import rearrange
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 
 __all__ = [
     "MaskResult",
+    "MaskedTokens",
     "expand_mask",
     "flatten_grid",
     "gather_tokens",
@@ -31,6 +32,25 @@ __all__ = [
     "unflatten_tokens",
     "unpatchify",
 ]
+
+
+class MaskedTokens(NamedTuple):
+    """A masker's decision applied to tokens, in the return order of MAE-style code bases.
+
+    It unpacks like MAMP's ``motion_aware_random_masking`` (four values); MAE's
+    ``random_masking`` returns the first three.
+
+    Attributes:
+        visible: ``(B, K, D)`` visible tokens in ``ids_keep`` order (ascending, time-major).
+        mask: Float32 ``(B, L)``; 1 = removed, 0 = kept (the MAE convention).
+        ids_restore: Int64 ``(B, L)``; see ``MaskResult.ids_restore``.
+        ids_keep: Int64 ``(B, K)``; see ``MaskResult.ids_keep``.
+    """
+
+    visible: torch.Tensor
+    mask: torch.Tensor
+    ids_restore: torch.Tensor
+    ids_keep: torch.Tensor
 
 
 class MaskResult(NamedTuple):
@@ -52,8 +72,6 @@ class MaskResult(NamedTuple):
             masks drawn without scores (uniform random). No gradient.
         probs: Float32 ``(B, L)`` softmax weights the Gumbel-top-k sampler drew from, or None.
             Tokens outside a masker's region (see ``CrossMasker``) have weight 0.
-        branch: Int64 ``(B, K)``; for composed maskers, which branch each visible token came
-            from. None for single maskers.
     """
 
     mask: torch.Tensor
@@ -63,7 +81,6 @@ class MaskResult(NamedTuple):
     grid_size: tuple[int, int]
     scores: torch.Tensor | None = None
     probs: torch.Tensor | None = None
-    branch: torch.Tensor | None = None
 
     @property
     def num_keep(self) -> int:
@@ -81,6 +98,34 @@ class MaskResult(NamedTuple):
         time_patches, joint_patches = self.grid_size
         return self.mask.view(-1, time_patches, joint_patches)
 
+    def apply(self, tokens: torch.Tensor) -> MaskedTokens:
+        """Keeps the visible tokens, as MAE-style ``random_masking`` functions return them.
+
+        Args:
+            tokens: Flat ``(B, L, D)`` or grid ``(B, Tp, Vp, D)`` tokens of this grid.
+
+        Returns:
+            ``(visible (B, K, D), mask (B, L) float 1 = removed, ids_restore, ids_keep)``.
+
+        Raises:
+            ValueError: If ``tokens`` does not hold this result's ``B`` and ``L`` tokens.
+
+        Examples:
+            >>> from skelmask import RandomMasker
+            >>> x = torch.randn(2, 750, 256)  # MAMP's flat tokens, L = 30·25
+            >>> x_masked, mask, ids_restore, ids_keep = RandomMasker(0.9)(x).apply(x)
+            >>> x_masked.shape, mask.sum(dim=1).tolist()
+            (torch.Size([2, 75, 256]), [675.0, 675.0])
+        """
+        flat = flatten_grid(tokens) if tokens.dim() == 4 else tokens
+        if flat.dim() != 3 or tuple(flat.shape[:2]) != tuple(self.mask.shape):
+            raise ValueError(
+                f"tokens must be (B, L, D) or (B, Tp, Vp, D) with (B, L) = "
+                f"{tuple(self.mask.shape)}, got shape {tuple(tokens.shape)}"
+            )
+        visible = gather_tokens(flat, self.ids_keep)
+        return MaskedTokens(visible, self.mask.float(), self.ids_restore, self.ids_keep)
+
 
 def mask_result_from_bool(
     mask: torch.Tensor,
@@ -89,7 +134,6 @@ def mask_result_from_bool(
     *,
     scores: torch.Tensor | None = None,
     probs: torch.Tensor | None = None,
-    branch: torch.Tensor | None = None,
     validate: bool = True,
 ) -> MaskResult:
     """Builds a ``MaskResult`` from a bool mask with exactly ``num_keep`` False per row.
@@ -101,8 +145,6 @@ def mask_result_from_bool(
         grid_size: ``(Tp, Vp)`` with ``Tp·Vp = L``.
         scores: Optional float ``(B, L)`` scores.
         probs: Optional float ``(B, L)`` sampling weights.
-        branch: Optional int64 ``(B, L)`` branch id of every token; it is gathered to the
-            visible tokens, giving ``MaskResult.branch`` of shape ``(B, K)``.
         validate: Check that every row keeps ``num_keep`` tokens. The check reads a value
             back from the device (a synchronisation on CUDA); skelmask's maskers build exact
             counts by construction and turn it off.
@@ -130,7 +172,6 @@ def mask_result_from_bool(
     ids_shuffle = torch.argsort(mask.to(torch.int8), dim=1, stable=True)
     positions = torch.arange(num_tokens, device=mask.device).expand_as(ids_shuffle)
     ids_restore = torch.empty_like(ids_shuffle).scatter_(1, ids_shuffle, positions)
-    visible_branch = None if branch is None else torch.gather(branch, 1, ids_shuffle[:, :num_keep])
     return MaskResult(
         mask=mask,
         ids_keep=ids_shuffle[:, :num_keep],
@@ -139,7 +180,6 @@ def mask_result_from_bool(
         grid_size=(time_patches, joint_patches),
         scores=scores,
         probs=probs,
-        branch=visible_branch,
     )
 
 
@@ -163,8 +203,8 @@ def patchify(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tens
         >>> patchify(torch.zeros(2, 120, 25, 3), t_patch=4).shape
         torch.Size([2, 30, 25, 12])
     """
-    check_patch_size(t_patch, "t_patch")
-    check_patch_size(v_patch, "v_patch")
+    check_positive_int(t_patch, "t_patch")
+    check_positive_int(v_patch, "v_patch")
     if coords.dim() != 4:
         raise ValueError(
             f"coords must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
@@ -196,8 +236,8 @@ def unpatchify(grid: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tens
     Raises:
         ValueError: If the last axis is not a multiple of ``t_patch·v_patch``.
     """
-    check_patch_size(t_patch, "t_patch")
-    check_patch_size(v_patch, "v_patch")
+    check_positive_int(t_patch, "t_patch")
+    check_positive_int(v_patch, "v_patch")
     if grid.dim() != 4:
         raise ValueError(f"grid must have shape (B, Tp, Vp, D), got shape {tuple(grid.shape)}")
     width = grid.shape[-1]

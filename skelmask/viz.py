@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from skelmask._checks import check_patch_size, check_positive
+from skelmask._checks import check_positive, check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.tokens import MaskResult, expand_mask
 
@@ -266,7 +266,7 @@ def animate_sequence(
         raise ValueError(f"coords must hold at least one frame, got shape {sequence.shape}")
     _check_joints(sequence.shape[1], skeleton, "coords", sequence.shape)
     _check_finite(sequence, "coords")
-    frames_per_second = check_patch_size(fps, "fps")
+    frames_per_second = check_positive_int(fps, "fps")
     hidden = _frame_mask(mask, num_frames, skeleton.num_joints, t_patch, v_patch)
     planar = _project(sequence, view)
     output = Path(path)
@@ -471,8 +471,8 @@ def _frame_mask(
     mask: ArrayLike | None, frames: int, joints: int, t_patch: int, v_patch: int
 ) -> npt.NDArray[np.bool_]:
     """A ``(T, V)`` bool mask from a frame mask or a ``(T // t_patch, V // v_patch)`` token mask."""
-    check_patch_size(t_patch, "t_patch")
-    check_patch_size(v_patch, "v_patch")
+    check_positive_int(t_patch, "t_patch")
+    check_positive_int(v_patch, "v_patch")
     if mask is None:
         return np.zeros((frames, joints), dtype=np.bool_)
     if frames % t_patch or joints % v_patch:

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import torch
 
-from skelmask import flatten_grid, restore_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -15,23 +14,20 @@ def python_blocks(path: Path = README) -> list[str]:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
 
 
-def test_readme_drop_in_example_runs_and_restores_every_visible_token() -> None:
-    namespace: dict[str, object] = {}
+def test_readme_drop_in_example_is_the_tested_mamp_recipe() -> None:
+    """The README's snippet runs inside a MAMP-shaped model (see test_integration_recipes)."""
+    from tests.test_integration_recipes import MAMP, assert_restored_in_place, skeletons
+
+    namespace: dict[str, object] = {"MAMP": MAMP}
     exec(python_blocks()[0], namespace)  # noqa: S102 - the README's own example
-    random_masking = namespace["random_masking"]
-    assert callable(random_masking)
-    tokens = torch.randn(2, 30, 25, 16)
-    coords = torch.randn(2, 120, 25, 3)
-    x_masked, mask, ids_restore = random_masking(None, tokens, coords)
-    assert x_masked.shape == (2, 75, 16)
-    assert mask.dtype == torch.float32
-    assert mask.sum(dim=1).tolist() == [675.0, 675.0]
-    mask_token = torch.zeros(16)
-    restored = restore_tokens(x_masked, ids_restore, mask_token)
-    flat = flatten_grid(tokens)
-    visible = mask == 0
-    assert torch.equal(restored[visible], flat[visible])
-    assert torch.equal(restored[~visible], torch.zeros(int((~visible).sum()), 16))
+    model = namespace["MAMPWithSkelmask"]()  # type: ignore[operator]
+    for tau in (0.8, 0.0):
+        _, mask, _ = model(skeletons(), mask_ratio=0.9, motion_aware_tau=tau)
+        assert mask.dtype == torch.float32
+        assert mask.sum(dim=1).tolist() == [90.0] * 4
+        assert_restored_in_place(model, mask)
+    assert model.calls == []
+    model.load_state_dict(MAMP().state_dict(), strict=True)
 
 
 def test_hacm_guide_training_step_runs_and_reaches_every_parameter() -> None:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_patch_size, check_positive
+from skelmask._checks import check_positive, check_positive_int
 
 __all__ = ["MoCoQueue", "SkeleMixContrastLoss", "SkeleMixLogits", "SkeleMixLosses"]
 
@@ -61,8 +61,8 @@ class MoCoQueue(nn.Module):
 
     def __init__(self, size: int, dim: int, *, gather_distributed: bool = False) -> None:
         super().__init__()
-        self.size = check_patch_size(size, "size")
-        self.dim = check_patch_size(dim, "dim")
+        self.size = check_positive_int(size, "size")
+        self.dim = check_positive_int(dim, "dim")
         self.gather_distributed = bool(gather_distributed)
         if self.gather_distributed and not torch.distributed.is_available():
             raise ValueError(

@@ -8,21 +8,23 @@ visible.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from skelmask._checks import check_finite, check_token_grid
-from skelmask.maskers.base import ScoreGuidedMasker
+from skelmask._checks import check_finite
+from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.sampling import Direction
-from skelmask.tokens import MaskResult
 
 __all__ = ["GlobalAttentionMasker"]
 
 # The usual LayerNorm epsilon; it also keeps constant (zero-variance) tokens finite.
 _LAYER_NORM_EPS = 1e-5
+
+# How far a supplied row may sum from 1: rows of a bf16 softmax of up to a few hundred keys
+# stay within a few bf16 ULPs (2^-8) of 1.
+_ROW_SUM_TOLERANCE = 2e-2
 
 
 class GlobalAttentionMasker(ScoreGuidedMasker):
@@ -46,10 +48,15 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
       is always its row's largest logit and says nothing about the other moments, so the
       diagonal is excluded by default (``include_self=False``); the score then counts how much
       the *other* time patches of the joint attend to a token.
-    * **Supplied by the caller.** ``forward(..., attention=A)`` (and ``score``) take an
-      attention map ``A`` of shape ``(B, Vp, Tp, Tp)``, rows = query time patches, each row a
-      distribution over the key time patches (e.g. the temporal attention of an EMA teacher).
-      It is used as given (``include_self`` does not apply) and carries no gradient.
+    * **Supplied by the caller.** ``masker(tokens, attention=A)`` takes an attention map ``A``
+      of shape ``(B, Vp, Tp, Tp)``, rows = query time patches, each row a distribution over the
+      key time patches (e.g. the temporal attention of an EMA teacher or of the model itself).
+      Inside a ``CrossMasker`` branch made of whole time patches the map may instead cover only
+      the branch's time patches, ``(B, Vp, n, n)`` in ascending order (HA-CM computes one over
+      its even time patches). Rows must be distributions (non-negative, summing to 1 within
+      2e-2); anything else is an error unless ``normalize_attention=True``, which clips
+      negative weights to 0 and rescales each row to sum to 1. The map carries no gradient and
+      ``include_self`` does not apply to it.
 
     Inside a ``CrossMasker`` the masker only decides over its
     region (HA-CM: the even time patches). The attention is then restricted to the region:
@@ -64,24 +71,27 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
     Reference: Yin & Cao, "Spatial Hierarchy and Temporal Attention Guided Cross Masking for
     Self-supervised Skeleton-based Action Recognition", arXiv:2409.17951 (HA-CM).
 
-    Differences from the official HA-CM code, on purpose:
+    Differences from the official HA-CM code, on purpose (``docs/hacm.md`` lists each):
 
     * logits are *divided* by ``sqrt(D)``, and the softmax runs over the keys, as in standard
-      attention (the code multiplies by ``sqrt(D)`` and softmaxes over the joint axis: bug B9);
+      attention (the code multiplies by ``sqrt(D)`` and softmaxes over the joint axis);
     * no query/key projections: the code's ``l1``/``l2`` linear layers never receive a gradient
-      and stay at their random initialisation (B10); this masker has no parameters at all;
+      and stay at their random initialisation; this masker has no parameters at all;
     * scores are returned in the canonical time-major order of the tokens they belong to, and
-      ``mask_ratio``, ``temperature`` and ``direction`` are honoured (B5, B15).
+      ``mask_ratio``, ``temperature`` and ``direction`` are honoured.
 
     Args:
         mask_ratio: Fraction of tokens hidden, in (0, 1). HA-CM uses 0.9 per branch.
         temperature: ``tau`` of the shared sampler's normalisation (HA-CM hard-codes 0.9).
         direction: ``"keep_high"`` (HA-CM: high-score tokens stay visible) or ``"hide_high"``.
         include_self: Whether a token's attention to itself counts in the parameter-free mode.
+        normalize_attention: Renormalise supplied maps whose rows are not distributions
+            instead of rejecting them.
 
     Raises:
         ValueError: If an argument is out of range, or at call time if ``attention`` has the
-            wrong shape or is not finite.
+            wrong shape, is not finite or (without ``normalize_attention``) its rows are not
+            distributions.
 
     Examples:
         >>> masker = GlobalAttentionMasker(mask_ratio=0.9)
@@ -100,80 +110,103 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
         temperature: float = 0.9,
         direction: Direction = "keep_high",
         include_self: bool = False,
+        normalize_attention: bool = False,
     ) -> None:
         super().__init__(mask_ratio, temperature, direction)
         self.include_self = bool(include_self)
+        self.normalize_attention = bool(normalize_attention)
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        *,
-        coords: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        attention: torch.Tensor | None = None,
-    ) -> MaskResult:
-        """Decides which tokens of the grid are hidden.
+    @property
+    def call_inputs(self) -> frozenset[str]:
+        """Reads caller-supplied ``attention=`` maps."""
+        return frozenset({"attention"})
 
-        Args:
-            tokens: Token grid ``(B, Tp, Vp, D)``; read, not modified.
-            coords: Ignored (accepted for the masker contract).
-            generator: Optional ``torch.Generator`` on the tokens' device (eager mode only).
-            attention: Optional ``(B, Vp, Tp, Tp)`` attention map, rows = queries, each row a
-                distribution over keys. None scores the tokens parameter-free.
-
-        Returns:
-            The mask result; ``scores`` ``(B, L)`` are the received attention.
-        """
-        return self._run(tokens, coords=coords, generator=generator, attention=attention)
-
-    def _decision_scores(
-        self,
-        tokens: torch.Tensor,
-        *,
-        coords: torch.Tensor | None,
-        region: torch.Tensor | None,
-        **score_kwargs: Any,
-    ) -> torch.Tensor:
-        """Scores with the attention restricted to ``region`` (HA-CM's even-patch branch)."""
-        return self.score(tokens, coords=coords, region=region, **score_kwargs)
-
-    def score(
-        self,
-        tokens: torch.Tensor,
-        *,
-        coords: torch.Tensor | None = None,
-        attention: torch.Tensor | None = None,
-        region: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def score(self, context: MaskContext) -> torch.Tensor:
         """Attention each token receives from the time patches of its joint.
 
         Args:
-            tokens: Token grid ``(B, Tp, Vp, D)``.
-            coords: Ignored.
-            attention: Optional ``(B, Vp, Tp, Tp)`` attention map (see ``forward``).
-            region: Optional bool ``(L,)`` time-major region; attention is restricted to it.
+            context: The call's inputs: the token grid ``(B, Tp, Vp, D)``, the optional
+                ``attention`` map and the optional region.
 
         Returns:
-            Float32 ``(B, Tp, Vp)`` non-negative scores, detached; 0 outside ``region``.
+            Float32 ``(B, Tp, Vp)`` non-negative scores, detached; 0 outside the region.
 
         Raises:
-            ValueError: If ``attention`` or ``region`` has the wrong shape, or ``attention`` is
-                not finite.
+            ValueError: If ``attention`` has a wrong shape, is not finite, or its rows are not
+                distributions (and ``normalize_attention`` is off).
         """
-        batch, time_patches, joint_patches, width = check_token_grid(tokens)
-        in_region = _region_grid(region, time_patches, joint_patches)
+        tokens = context.tokens
+        _, time_patches, joint_patches, width = tokens.shape
+        region = context.region
+        in_region = None if region is None else region.mask.view(time_patches, joint_patches)
         # Autocast would otherwise run the matmul in bf16/fp16, where the softmax can saturate.
         with torch.autocast(device_type=tokens.device.type, enabled=False):
-            if attention is None:
+            if context.attention is None:
                 weights = self._token_attention(tokens, in_region, width)
             else:
-                weights = _restrict_attention(
-                    _check_attention(attention, batch, time_patches, joint_patches), in_region
-                )
+                supplied = self._supplied_attention(context.attention, context)
+                weights = _restrict_attention(supplied, in_region)
             if in_region is not None:
                 weights = weights * rearrange(in_region, "t v -> v t 1")
             received = weights.sum(dim=-2)
         return rearrange(received, "b v t -> b t v")
+
+    def _supplied_attention(self, attention: torch.Tensor, context: MaskContext) -> torch.Tensor:
+        """A caller's map, checked, as a whole-grid float32 ``(B, Vp, Tp, Tp)`` map."""
+        if not isinstance(attention, torch.Tensor):
+            raise TypeError(f"attention must be a torch.Tensor, got {type(attention).__name__}")
+        batch, time_patches, joint_patches, _ = context.tokens.shape
+        region = context.region
+        region_times = None if region is None else region.time_patches
+        accepted = [time_patches]
+        if region_times is not None:
+            accepted.append(len(region_times))
+        keys = int(attention.shape[-1]) if attention.dim() == 4 else -1
+        if (
+            tuple(attention.shape[:2]) != (batch, joint_patches)
+            or keys not in accepted
+            or (attention.dim() == 4 and attention.shape[2] != keys)
+        ):
+            over = f"(B, Vp, Tp, Tp) = ({batch}, {joint_patches}, {time_patches}, {time_patches})"
+            if region_times is not None and len(region_times) != time_patches:
+                n = len(region_times)
+                over += f" or, over this branch's {n} time patches, ({batch}, {joint_patches}, {n}, {n})"
+            raise ValueError(
+                f"attention must have shape {over} (rows = query time patches, each a "
+                f"distribution over key time patches), got {tuple(attention.shape)}"
+            )
+        check_finite(attention, "attention")
+        weights = attention.detach().float()
+        weights = self._as_distributions(weights)
+        if keys == time_patches:
+            return weights
+        # A map over the region's time patches only: place it in the whole grid's map.
+        assert region_times is not None  # keys is in `accepted`
+        index = torch.tensor(region_times, device=weights.device)
+        full = weights.new_zeros(batch, joint_patches, time_patches, time_patches)
+        full[:, :, index.unsqueeze(1), index.unsqueeze(0)] = weights
+        return full
+
+    def _as_distributions(self, weights: torch.Tensor) -> torch.Tensor:
+        """Checks (or, with ``normalize_attention``, makes) every row a distribution."""
+        if self.normalize_attention:
+            total = weights.clamp_min(0.0).sum(dim=-1, keepdim=True)
+            return weights.clamp_min(0.0) / total.clamp_min(torch.finfo(torch.float32).tiny)
+        if torch.compiler.is_compiling():
+            return weights
+        sums = weights.sum(dim=-1)
+        # Rows of a bf16 softmax sum to 1 within a few bf16 ULPs (2^-8 each).
+        valid = (weights >= 0).all() & ((sums - 1.0).abs() <= _ROW_SUM_TOLERANCE).all()
+        if weights.device.type != "cpu":
+            torch._assert_async(valid, "attention rows must be distributions over keys")
+        elif not bool(valid):
+            raise ValueError(
+                "attention rows must be distributions over the key time patches (non-negative, "
+                f"each row summing to 1); got row sums in [{float(sums.min()):.4g}, "
+                f"{float(sums.max()):.4g}] and minimum {float(weights.min()):.4g}. Pass "
+                "normalize_attention=True to renormalise such maps"
+            )
+        return weights
 
     def _token_attention(
         self, tokens: torch.Tensor, in_region: torch.Tensor | None, width: int
@@ -198,37 +231,10 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
 
     def extra_repr(self) -> str:
         """Constructor arguments shown by ``repr``."""
-        return f"{super().extra_repr()}, include_self={self.include_self}"
-
-
-def _region_grid(
-    region: torch.Tensor | None, time_patches: int, joint_patches: int
-) -> torch.Tensor | None:
-    """A flat ``(L,)`` bool region as a ``(Tp, Vp)`` grid."""
-    if region is None:
-        return None
-    if region.shape != (time_patches * joint_patches,):
-        raise ValueError(
-            f"region must be a bool tensor of shape (L,) = ({time_patches * joint_patches},) for "
-            f"a {time_patches}×{joint_patches} grid, got {tuple(region.shape)}"
+        return (
+            f"{super().extra_repr()}, include_self={self.include_self}, "
+            f"normalize_attention={self.normalize_attention}"
         )
-    return region.view(time_patches, joint_patches)
-
-
-def _check_attention(
-    attention: torch.Tensor, batch: int, time_patches: int, joint_patches: int
-) -> torch.Tensor:
-    """Checks a caller-supplied attention map and returns it detached in float32."""
-    if not isinstance(attention, torch.Tensor):
-        raise TypeError(f"attention must be a torch.Tensor, got {type(attention).__name__}")
-    expected = (batch, joint_patches, time_patches, time_patches)
-    if tuple(attention.shape) != expected:
-        raise ValueError(
-            f"attention must have shape (B, Vp, Tp, Tp) = {expected} (rows = query time "
-            f"patches, each a distribution over key time patches), got {tuple(attention.shape)}"
-        )
-    check_finite(attention, "attention")
-    return attention.detach().float()
 
 
 def _restrict_attention(weights: torch.Tensor, in_region: torch.Tensor | None) -> torch.Tensor:

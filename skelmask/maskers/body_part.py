@@ -2,7 +2,7 @@
 
 Reference: Yan, Liu, Wei, Li, Li, Lin, "SkeletonMAE: Graph-based Masked Autoencoder for Skeleton
 Sequence Pre-training", ICCV 2023, arXiv:2307.08476 (Sec. 3.1.2, "action-sensitive" body-region
-masking). Its code was never published; this follows the paper text (see ``peers.md`` §B.2).
+masking). Its code was never published; this follows the paper text.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from typing import Literal, TypeAlias
 
 import torch
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_mask_ratio, check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
-from skelmask.maskers.base import MaskDecision, Masker
+from skelmask.maskers.base import MaskContext, Masker, Priority
 from skelmask.sampling import gumbel_noise, num_hidden_tokens
 
-__all__ = ["BodyPartMasker", "PartGranularity"]
+__all__ = ["BodyPartMasker", "PartDraw"]
 
-PartGranularity: TypeAlias = Literal["frame", "clip"]
-"""``"frame"``: every time patch draws its own parts; ``"clip"``: one draw for the whole clip."""
+PartDraw: TypeAlias = Literal["time_patch", "clip"]
+"""``"time_patch"``: every time patch draws its own parts; ``"clip"``: one draw per clip."""
 
-_GRANULARITIES: tuple[PartGranularity, ...] = ("frame", "clip")
+_DRAWS: tuple[PartDraw, ...] = ("time_patch", "clip")
 
 # Fixed parts are ranked before all others by this offset; Gumbel noise lies in about [-4.5, 16.2].
 _FIXED_FIRST = 100.0
@@ -42,14 +42,14 @@ class BodyPartMasker(Masker):
     * ``mask_ratio``: random parts per sample until the ratio's count is reached.
 
     **The count rule.** Every sample hides exactly the same number of tokens (the masker
-    contract), although parts differ in size. With ``"clip"`` granularity it hides
+    contract), although parts differ in size. With ``draw_per="clip"`` it hides
     ``Tp · num_hidden_tokens(Vp, mask_ratio)`` tokens, i.e. the same joint patches in every time
-    patch; with ``"frame"`` it hides ``num_hidden_tokens(Tp · Vp, mask_ratio)`` tokens (both
+    patch; with ``"time_patch"`` it hides ``num_hidden_tokens(Tp · Vp, mask_ratio)`` tokens (both
     ``round(ratio · n)`` clamped to ``[1, n - 1]``). The hidden tokens are the first ones of a
     per-sample random **priority order** in which every *unit* (a part in one time patch for
-    ``"frame"``; a part over the whole clip for ``"clip"``) is contiguous:
+    ``"time_patch"``; a part over the whole clip for ``"clip"``) is contiguous:
 
-    * ``"frame"``: every time patch draws its own random order of the parts. Units are taken
+    * ``"time_patch"``: every time patch draws its own random order of the parts. Units are taken
       level by level: the first-ranked part of every time patch (time patches in a random
       per-sample order), then the second-ranked part of every time patch, and so on.
     * ``"clip"``: the sample draws one random order of the parts; each part's joint patches
@@ -62,9 +62,9 @@ class BodyPartMasker(Masker):
     Cutting this order at the count hides whole units and **at most one unit partially** per
     sample (the one that straddles the count; in ``"clip"`` mode the cut removes whole joint
     patches of that part, the same in every time patch). With parts of equal size and the
-    ``num_parts`` count, no unit is cut and every time patch (``"frame"``) or the clip
-    (``"clip"``) hides exactly ``num_parts`` parts. Inside a ``region`` (see
-    ``decide``) the same order is restricted to the region and
+    ``num_parts`` count, no unit is cut and every time patch (``"time_patch"``) or the clip
+    (``"clip"``) hides exactly ``num_parts`` parts. Inside a ``CrossMasker``
+    branch the same order is restricted to the branch and
     cut at ``num_hidden``, so a ``CrossMasker`` branch hides exactly its share.
 
     ``MaskResult.scores`` and ``probs`` are None: parts are drawn uniformly.
@@ -75,9 +75,10 @@ class BodyPartMasker(Masker):
         layout: Layout (or registered name) whose joints make the grid's ``Vp · v_patch`` joints.
         parts: Names of parts hidden in every time patch; not together with ``num_parts`` or
             ``mask_ratio``.
-        num_parts: Random parts hidden per time patch (``"frame"``) or per clip (``"clip"``), in
+        num_parts: Random parts hidden per time patch (``"time_patch"``) or per clip (``"clip"``), in
             ``[1, P - 1]`` for ``P`` parts (``[1, P]`` when some joints are in no part).
-        granularity: ``"frame"`` or ``"clip"`` (see above).
+        draw_per: ``"time_patch"`` or ``"clip"`` (see above). ``RandomMasker``'s
+            ``granularity="frame"``, which hides whole time patches, is another thing.
         v_patch: Joints per joint patch; every patch's joints must lie in the same part (or in
             none), since patches ``[k·v_patch, (k+1)·v_patch)`` are consecutive joints.
         part_map: Parts to use instead of ``layout.body_parts``: name → joint indices, disjoint,
@@ -108,21 +109,19 @@ class BodyPartMasker(Masker):
         layout: str | SkeletonLayout = "nturgb+d",
         parts: Sequence[str] | None = None,
         num_parts: int | None = None,
-        granularity: PartGranularity = "clip",
+        draw_per: PartDraw = "clip",
         v_patch: int = 1,
         part_map: Mapping[str, Sequence[int]] | None = None,
     ) -> None:
         resolved = get_layout(layout)
-        check_patch_size(v_patch, "v_patch")
+        check_positive_int(v_patch, "v_patch")
         if resolved.num_joints % v_patch:
             raise ValueError(
                 f"v_patch={v_patch} must divide the joint count V={resolved.num_joints} of "
                 f"layout {resolved.name!r}"
             )
-        if granularity not in _GRANULARITIES:
-            raise ValueError(
-                f"granularity must be one of {list(_GRANULARITIES)}, got {granularity!r}"
-            )
+        if draw_per not in _DRAWS:
+            raise ValueError(f"draw_per must be one of {list(_DRAWS)}, got {draw_per!r}")
         groups = _check_part_map(resolved, part_map)
         joint_part = _joint_patch_parts(groups, resolved, v_patch)
         joint_patches = resolved.num_joints // v_patch
@@ -172,7 +171,12 @@ class BodyPartMasker(Masker):
         self.layout = resolved
         self.v_patch = v_patch
         self.part_names = part_names
-        self.granularity: PartGranularity = granularity
+        self.draw_per: PartDraw = draw_per
+        self._count_fixed_by: str | None = None
+        if parts is not None:
+            self._count_fixed_by = f"parts={list(parts)}"
+        elif num_parts is not None:
+            self._count_fixed_by = f"num_parts={num_parts}"
         self.parts: tuple[str, ...] | None = (
             None if parts is None else tuple(part_names[i] for i in chosen)
         )
@@ -185,59 +189,46 @@ class BodyPartMasker(Masker):
         self.register_buffer("joint_part", joint_part, persistent=False)
         self.register_buffer("part_is_fixed", torch.tensor(fixed), persistent=False)
 
-    def num_hidden(self, grid_size: tuple[int, int]) -> int:
-        """Tokens hidden per sample on a ``(Tp, Vp)`` grid (see the count rule above)."""
-        time_patches, joint_patches = grid_size
-        self._check_joint_patches(joint_patches)
-        if self._fixed_patches is not None:
-            return time_patches * self._fixed_patches
-        if self.granularity == "clip":
-            return time_patches * num_hidden_tokens(joint_patches, self.mask_ratio)
-        return num_hidden_tokens(time_patches * joint_patches, self.mask_ratio)
+    def check_ratio(self, value: float) -> float:
+        """Checks a ratio; one built with ``parts`` or ``num_parts`` takes none (fixed count)."""
+        if getattr(self, "_count_fixed_by", None) is not None:
+            raise ValueError(
+                f"BodyPartMasker({self._count_fixed_by}) hides a fixed set of parts; its "
+                f"mask_ratio is derived and cannot be set, got {value!r}. Build it with "
+                "mask_ratio= instead"
+            )
+        return check_mask_ratio(value)
 
-    def decide(
-        self,
-        tokens: torch.Tensor,
-        *,
-        coords: torch.Tensor | None,
-        generator: torch.Generator | None,
-        region: torch.Tensor | None,
-        num_hidden: int,
-        region_size: int | None = None,
-    ) -> MaskDecision:
-        """Hides the first ``num_hidden`` tokens of the region in the priority order.
-
-        See the class docstring for the order; ``coords`` and token values are not read.
+    def num_hidden(self, grid_size: tuple[int, int], mask_ratio: float | None = None) -> int:
+        """Tokens hidden per sample on a ``(Tp, Vp)`` grid (see the count rule above).
 
         Raises:
-            ValueError: If the grid does not match the layout, or ``num_hidden`` is not in
-                ``[1, tokens in region - 1]``.
+            ValueError: If the grid does not fit the layout.
         """
-        batch, time_patches, joint_patches, _ = tokens.shape
+        time_patches, joint_patches = grid_size
         self._check_joint_patches(joint_patches)
-        num_tokens = time_patches * joint_patches
-        if region is None:
-            available = num_tokens
-        elif region_size is None:
-            available = int(region.sum())
-        else:
-            available = region_size
-        if not 1 <= num_hidden < available:
-            raise ValueError(
-                f"num_hidden must be in [1, {available - 1}] for {available} tokens, got "
-                f"{num_hidden}"
-            )
-        priority = self._priority(batch, time_patches, joint_patches, tokens.device, generator)
-        if region is not None:
-            # Distinct keys lie in [0, (P + 1)·L); this one puts the rest of the grid last.
-            outside = (self._num_parts_total + 1) * num_tokens
-            priority = priority.masked_fill(~region, outside)
-        chosen = torch.topk(priority, num_hidden, dim=1, largest=False).indices
-        hidden = torch.zeros(batch, num_tokens, dtype=torch.bool, device=tokens.device)
-        hidden.scatter_(1, chosen, True)
-        return MaskDecision(hidden=hidden)
+        ratio = self.mask_ratio if mask_ratio is None else mask_ratio
+        if self._fixed_patches is not None:
+            return time_patches * self._fixed_patches
+        if self.draw_per == "clip":
+            return time_patches * num_hidden_tokens(joint_patches, ratio)
+        return num_hidden_tokens(time_patches * joint_patches, ratio)
 
-    def _priority(
+    def priority(self, context: MaskContext) -> Priority:
+        """Keys of the priority order (see the class docstring); token values are not read.
+
+        Raises:
+            ValueError: If the grid does not match the layout.
+        """
+        batch, time_patches, joint_patches, _ = context.tokens.shape
+        self._check_joint_patches(joint_patches)
+        order = self._order(
+            batch, time_patches, joint_patches, context.tokens.device, context.generator
+        )
+        # Distinct integer keys below (P + 1)·L ≤ 2^24 are exact in float32; the first are hidden.
+        return Priority(keys=-order.float())
+
+    def _order(
         self,
         batch: int,
         time_patches: int,
@@ -247,14 +238,14 @@ class BodyPartMasker(Masker):
     ) -> torch.Tensor:
         """Int64 ``(B, L)`` distinct keys per sample; the smallest are hidden first."""
         num_parts = self._num_parts_total
-        draws = time_patches if self.granularity == "frame" else 1
+        draws = time_patches if self.draw_per == "time_patch" else 1
         part_noise = gumbel_noise((batch, draws, num_parts), device=device, generator=generator)
         part_noise = part_noise - _FIXED_FIRST * self.part_is_fixed.to(part_noise.dtype)
         part_rank = _ranks(part_noise, dim=2)
         # Joints in no part form a last pseudo-part of rank P.
         part_rank = torch.cat([part_rank, part_rank.new_full((batch, draws, 1), num_parts)], dim=2)
         token_part_rank = part_rank[:, :, self.joint_part]  # (B, draws, Vp)
-        if self.granularity == "frame":
+        if self.draw_per == "time_patch":
             time_noise = gumbel_noise((batch, time_patches), device=device, generator=generator)
             joint_noise = gumbel_noise(
                 (batch, time_patches, joint_patches), device=device, generator=generator
@@ -290,7 +281,7 @@ class BodyPartMasker(Masker):
         else:
             setting = f"mask_ratio={self.mask_ratio}"
         return (
-            f"{setting}, layout={self.layout.name!r}, granularity={self.granularity!r}, "
+            f"{setting}, layout={self.layout.name!r}, draw_per={self.draw_per!r}, "
             f"v_patch={self.v_patch}"
         )
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, NamedTuple, TypeAlias, get_args
+from typing import Literal, NamedTuple, TypeAlias, get_args
 
 import torch
 
-from skelmask._checks import check_mask_ratio, check_token_grid
+from skelmask._checks import check_mask_ratio
 from skelmask.maskers.attention import GlobalAttentionMasker
-from skelmask.maskers.base import MaskDecision, Masker
+from skelmask.maskers.base import MaskContext, MaskDecision, Masker, Priority, Region
 from skelmask.sampling import num_hidden_tokens
-from skelmask.tokens import MaskResult, mask_result_from_bool
+from skelmask.tokens import MaskResult
 
 __all__ = ["CrossMasker", "Partition", "PartitionFn", "PartitionName"]
 
@@ -29,28 +29,40 @@ _BRANCH_NAMES = ("first", "second")
 
 
 class _Plan(NamedTuple):
-    """How a grid is split: branch id per token, and tokens and hidden tokens per branch."""
+    """How a grid is split: branch id per token, the branches' regions and hidden counts."""
 
     ids: torch.Tensor  # int64 (L,), time-major
-    sizes: tuple[int, int]
+    regions: tuple[Region, Region]
     hidden: tuple[int, int]
 
 
 class CrossMasker(Masker):
-    """Composes two maskers over a partition of the token grid (HA-CM's cross masking).
+    """Composes any two maskers over a partition of the token grid (HA-CM's cross masking).
 
     The grid's tokens are split into two branches. Branch 0 is decided by ``first`` and branch
-    1 by ``second``, each through ``decide`` restricted to
-    its branch, with its own temperature and direction. Branch ``c`` with ``n_c`` tokens hides
-    exactly ``num_hidden_tokens(n_c, ratio_c)`` of them, so every sample keeps the same number
-    of tokens. The result is ONE ``MaskResult`` over the whole grid in the
+    1 by ``second``, each restricted to its branch with its own criterion, temperature and
+    direction; the two decisions are merged into ONE ``MaskResult`` over the whole grid in the
     canonical time-major order (``ids_keep`` ascending), with
 
-    * ``branch`` ``(B, K)``: the branch (0 or 1) each visible token belongs to;
     * ``scores`` ``(B, L)``: each token's score from its own branch's masker (0 for a branch
       whose masker has no scores, e.g. random; None when neither has);
     * ``probs`` ``(B, L)``: each branch's sampling softmax, summing to 1 over its branch (None
       when either masker gives none).
+
+    ``visible_branch(result)`` gives the branch (0 or 1) of every visible token, ``(B, K)``,
+    e.g. for ``CrossContrastLoss``.
+
+    **Counts.** With a ratio for the whole grid (``mask_ratio=`` here or per call, as
+    ``CrossMasker.hacm`` sets), exactly ``num_hidden_tokens(L, ratio)`` tokens are hidden and
+    ``round(L·(1 - ratio))`` kept overall; branch 0 hides ``num_hidden_tokens(n_0, ratio)`` of
+    its ``n_0`` tokens and branch 1 the rest (each branch hides at least one token and keeps
+    one, so on tiny grids the total is clamped to ``[2, L - 2]``). Without one
+    (``mask_ratio=None``), each branch hides its own masker's ratio of its tokens, rounded per
+    branch. Either way every sample keeps the same number of tokens.
+
+    **Call-time inputs** are passed to both maskers: ``coords`` always, ``attention`` and
+    ``root_tokens`` to those that read them (an error when neither does), a ``temperature=``
+    to each score-guided one.
 
     Partitions (``partition``):
 
@@ -69,14 +81,11 @@ class CrossMasker(Masker):
     Reference: Yin & Cao, "Spatial Hierarchy and Temporal Attention Guided Cross Masking for
     Self-supervised Skeleton-based Action Recognition", arXiv:2409.17951 (HA-CM).
 
-    Differences from the official HA-CM code, on purpose: every branch's scores, tokens, mask
-    and restore indices stay in one canonical time-major order (the code flattens the spatial
-    scores joint-major against frame-major tokens, bug B5, and the temporal tokens joint-major
-    against a frame-major target, B7); ``ids_restore`` is built over the whole grid, so
-    ``restore(gather(x, ids_keep))`` puts every visible token of either branch back in its own
-    slot (the code offsets the spatial branch by a hard-coded 216 and overwrites masked
-    temporal slots, B6); ratios and temperatures are honoured rather than hard-coded (B15); and
-    an odd number of time patches is allowed (B22).
+    Differences from the official HA-CM code, on purpose (``docs/hacm.md`` lists each): every
+    branch's scores, tokens, mask and restore indices stay in one canonical time-major order;
+    ``ids_restore`` is built over the whole grid, so ``restore(gather(x, ids_keep))`` puts every
+    visible token of either branch back in its own slot; ratios and temperatures are honoured
+    rather than hard-coded; and an odd number of time patches is allowed.
 
     Args:
         first: Masker of branch 0 (HA-CM: ``GlobalAttentionMasker``).
@@ -84,16 +93,14 @@ class CrossMasker(Masker):
         partition: ``"time_parity"``, ``"joint_parity"``, a ``(Tp, Vp)`` tensor of branch ids
             or a callable returning one (see above).
         mask_ratio: None (default) lets each branch hide its own masker's ``mask_ratio``; a
-            value in (0, 1) overrides both branches' ratios. The ``mask_ratio`` attribute holds
-            the override, or else the mean of the two ratios, as a nominal value; the exact
-            count on a grid is ``num_hidden``.
+            value in (0, 1) is the ratio of the whole grid (see Counts). Setting the attribute
+            later sets it the same way; reading it without one gives the mean of the two
+            maskers' ratios, a nominal value.
 
     Raises:
-        TypeError: If a child is not a ``Masker`` or ``partition``
-            has an unsupported type.
+        TypeError: If a child is not a ``Masker`` or ``partition`` has an unsupported type.
         ValueError: If ``mask_ratio`` or ``partition`` is invalid; at call time, if the grid
-            does not fit the partition, a branch holds fewer than 2 tokens, or a child cannot
-            mask inside a region (e.g. ``RandomMasker(granularity="joint")``).
+            does not fit the partition or a branch holds fewer than 2 tokens.
 
     Examples:
         >>> from skelmask.maskers.random import RandomMasker
@@ -101,8 +108,10 @@ class CrossMasker(Masker):
         >>> result = masker(torch.randn(2, 24, 18, 64))
         >>> result.num_keep  # 22 of the 216 even-patch tokens and 43 of the 216 odd-patch ones
         65
-        >>> result.branch.shape, result.scores.shape
-        (torch.Size([2, 65]), torch.Size([2, 432]))
+        >>> masker.visible_branch(result).shape
+        torch.Size([2, 65])
+        >>> CrossMasker.hacm(RandomMasker())(torch.randn(2, 30, 25, 8)).num_keep  # of 750
+        75
     """
 
     def __init__(
@@ -116,14 +125,12 @@ class CrossMasker(Masker):
         for name, child in zip(_BRANCH_NAMES, (first, second), strict=True):
             if not isinstance(child, Masker):
                 raise TypeError(f"{name} must be a Masker, got {type(child).__name__}")
-        if mask_ratio is None:
-            super().__init__((first.mask_ratio + second.mask_ratio) / 2)
-            self.branch_mask_ratio: float | None = None
-        else:
-            super().__init__(mask_ratio)
-            self.branch_mask_ratio = check_mask_ratio(mask_ratio)
+        super().__init__((first.mask_ratio + second.mask_ratio) / 2)
         self.first = first
         self.second = second
+        self.grid_mask_ratio: float | None = None
+        if mask_ratio is not None:
+            self.mask_ratio = mask_ratio
         self._partition_name: PartitionName | None = None
         self._partition_fn: PartitionFn | None = None
         self._partition_sizes: tuple[int, int] = (0, 0)
@@ -157,7 +164,8 @@ class CrossMasker(Masker):
 
         Args:
             spatial: The odd-patch masker; HA-CM's is ``HyperbolicHierarchyMasker``.
-            mask_ratio: Ratio hidden in each branch (HA-CM: 0.9); overrides ``spatial``'s.
+            mask_ratio: Ratio of the whole grid (HA-CM: 0.9); exactly
+                ``round(L·(1 - mask_ratio))`` tokens stay visible.
             temperature: Temperature of the temporal branch (HA-CM: 0.9); ``spatial`` keeps its
                 own.
 
@@ -173,110 +181,77 @@ class CrossMasker(Masker):
         temporal = GlobalAttentionMasker(mask_ratio, temperature=temperature)
         return cls(temporal, spatial, partition="time_parity", mask_ratio=mask_ratio)
 
-    def num_hidden(self, grid_size: tuple[int, int]) -> int:
+    @property
+    def mask_ratio(self) -> float:
+        """The whole grid's ratio if set, else the mean of the two maskers' ratios (nominal)."""
+        if self.grid_mask_ratio is not None:
+            return self.grid_mask_ratio
+        return (self.first.mask_ratio + self.second.mask_ratio) / 2
+
+    @mask_ratio.setter
+    def mask_ratio(self, value: float) -> None:
+        self.grid_mask_ratio = check_mask_ratio(value)
+
+    @property
+    def call_inputs(self) -> frozenset[str]:
+        """The guidance inputs either masker reads."""
+        return self.first.call_inputs | self.second.call_inputs
+
+    @property
+    def takes_temperature(self) -> bool:
+        """Whether either masker samples from scores."""
+        return self.first.takes_temperature or self.second.takes_temperature
+
+    def num_hidden(self, grid_size: tuple[int, int], mask_ratio: float | None = None) -> int:
         """Tokens hidden per sample on a ``(Tp, Vp)`` grid: the sum of the branches' shares."""
-        return sum(self._plan(grid_size, torch.device("cpu")).hidden)
+        return sum(self._plan(grid_size, torch.device("cpu"), mask_ratio).hidden)
 
-    def forward(
-        self,
-        tokens: torch.Tensor,
-        *,
-        coords: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-        attention: torch.Tensor | None = None,
-    ) -> MaskResult:
-        """Masks each branch with its own masker and merges the decisions.
+    def branch_ids(self, grid_size: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """Int64 ``(L,)`` branch (0 or 1) of every token of a ``(Tp, Vp)`` grid, time-major."""
+        return self._plan(grid_size, device, None).ids
 
-        Args:
-            tokens: Token grid ``(B, Tp, Vp, D)``; read, not modified.
-            coords: Raw coordinates ``(B, T, V, C)``, passed to both maskers.
-            generator: Optional ``torch.Generator`` (eager mode only), used by ``first`` and
-                then by ``second``.
-            attention: Optional ``(B, Vp, Tp, Tp)`` attention map over the whole grid (rows =
-                queries, softmaxed over keys), routed to every child that is a
-                ``GlobalAttentionMasker``; it is restricted to that child's branch.
-
-        Returns:
-            The mask result over the whole grid, with ``branch`` ``(B, K)``.
-        """
-        batch, time_patches, joint_patches, _ = check_token_grid(tokens)
-        plan = self._plan((time_patches, joint_patches), tokens.device)
-        decision = self._decide(tokens, plan, coords, generator, attention)
-        return mask_result_from_bool(
-            decision.hidden,
-            time_patches * joint_patches - sum(plan.hidden),
-            (time_patches, joint_patches),
-            scores=decision.scores,
-            probs=decision.probs,
-            branch=plan.ids.expand(batch, -1),
-            validate=False,
-        )
+    def visible_branch(self, result: MaskResult) -> torch.Tensor:
+        """Int64 ``(B, K)`` branch (0 or 1) of every visible token of ``result``."""
+        ids = self.branch_ids(result.grid_size, result.ids_keep.device)
+        return ids[result.ids_keep]
 
     def decide(
-        self,
-        tokens: torch.Tensor,
-        *,
-        coords: torch.Tensor | None,
-        generator: torch.Generator | None,
-        region: torch.Tensor | None,
-        num_hidden: int,
-        region_size: int | None = None,
-        attention: torch.Tensor | None = None,
+        self, context: MaskContext, num_hidden: int, mask_ratio: float | None = None
     ) -> MaskDecision:
-        """Decides over the whole grid (see ``decide``).
+        """Runs each masker over its branch and merges the two decisions.
 
         Raises:
-            ValueError: If ``region`` is given (a cross masker partitions the whole grid
-                itself) or ``num_hidden`` differs from ``num_hidden`` of the grid.
+            ValueError: If ``context`` has a region (a cross masker partitions the whole grid
+                itself) or ``num_hidden`` differs from the branches' shares.
         """
-        if region is not None:
+        if context.region is not None:
             raise ValueError(
                 "CrossMasker partitions the whole grid itself and cannot decide inside a region; "
                 "do not nest it inside another CrossMasker"
             )
-        _, time_patches, joint_patches, _ = tokens.shape
-        plan = self._plan((time_patches, joint_patches), tokens.device)
+        plan = self._plan(context.grid_size, context.tokens.device, mask_ratio)
         if num_hidden != sum(plan.hidden):
             raise ValueError(
-                f"CrossMasker hides {sum(plan.hidden)} tokens on a {time_patches}×"
-                f"{joint_patches} grid (branches {plan.hidden[0]} + {plan.hidden[1]}), got "
-                f"num_hidden={num_hidden}"
+                f"CrossMasker hides {sum(plan.hidden)} tokens on a {context.grid_size} grid "
+                f"(branches {plan.hidden[0]} + {plan.hidden[1]}), got num_hidden={num_hidden}"
             )
-        return self._decide(tokens, plan, coords, generator, attention)
-
-    def _decide(
-        self,
-        tokens: torch.Tensor,
-        plan: _Plan,
-        coords: torch.Tensor | None,
-        generator: torch.Generator | None,
-        attention: torch.Tensor | None,
-    ) -> MaskDecision:
-        """Runs each child over its branch and merges the two decisions."""
-        children = (self.first, self.second)
-        if attention is not None and not any(
-            isinstance(child, GlobalAttentionMasker) for child in children
-        ):
-            raise ValueError(
-                "attention was given but neither child is a GlobalAttentionMasker to use it"
+        first, second = (
+            child.decide(
+                context._replace(
+                    region=region,
+                    attention=context.attention if "attention" in child.call_inputs else None,
+                    root_tokens=(
+                        context.root_tokens if "root_tokens" in child.call_inputs else None
+                    ),
+                    temperature=context.temperature if child.takes_temperature else None,
+                ),
+                hidden,
             )
-        decisions = []
-        for branch_id, child in enumerate(children):
-            region = plan.ids == branch_id
-            takes_attention = attention is not None and isinstance(child, GlobalAttentionMasker)
-            extra: dict[str, Any] = {"attention": attention} if takes_attention else {}
-            decision = child.decide(
-                tokens,
-                coords=coords,
-                generator=generator,
-                region=region,
-                num_hidden=plan.hidden[branch_id],
-                region_size=plan.sizes[branch_id],
-                **extra,
+            for child, region, hidden in zip(
+                (self.first, self.second), plan.regions, plan.hidden, strict=True
             )
-            decisions.append(decision)
+        )
         in_first = plan.ids == 0
-        first, second = decisions
         probs = None
         if first.probs is not None and second.probs is not None:
             probs = torch.where(in_first, first.probs, second.probs)
@@ -286,13 +261,21 @@ class CrossMasker(Masker):
             probs=probs,
         )
 
-    def _plan(self, grid_size: tuple[int, int], device: torch.device) -> _Plan:
-        """Branch ids, sizes and hidden counts on a grid, all sizes computed in Python."""
+    def priority(self, context: MaskContext) -> Priority:
+        """Not used: a cross masker decides branch by branch (see ``decide``)."""
+        raise NotImplementedError("CrossMasker decides per branch; call it or its decide()")
+
+    def _plan(
+        self, grid_size: tuple[int, int], device: torch.device, mask_ratio: float | None
+    ) -> _Plan:
+        """Branch ids, regions and hidden counts on a grid, all sizes computed in Python."""
         time_patches, joint_patches = grid_size
+        times: tuple[tuple[int, ...] | None, tuple[int, ...] | None] = (None, None)
         if self._partition_name == "time_parity":
             parity = torch.arange(time_patches, device=device) % 2
             ids = parity.unsqueeze(1).expand(time_patches, joint_patches).reshape(-1)
-            even = (time_patches + 1) // 2
+            times = (tuple(range(0, time_patches, 2)), tuple(range(1, time_patches, 2)))
+            even = len(times[0])
             sizes = (even * joint_patches, (time_patches - even) * joint_patches)
         elif self._partition_name == "joint_parity":
             parity = torch.arange(joint_patches, device=device) % 2
@@ -320,12 +303,19 @@ class CrossMasker(Masker):
                     f"{time_patches}×{joint_patches} grid; each branch needs at least 2 (one "
                     "hidden, one kept)"
                 )
-        ratios = [
-            child.mask_ratio if self.branch_mask_ratio is None else self.branch_mask_ratio
-            for child in (self.first, self.second)
-        ]
-        hidden = (num_hidden_tokens(sizes[0], ratios[0]), num_hidden_tokens(sizes[1], ratios[1]))
-        return _Plan(ids=ids, sizes=sizes, hidden=hidden)
+        ratio = self.grid_mask_ratio if mask_ratio is None else mask_ratio
+        if ratio is None:
+            hidden = (
+                num_hidden_tokens(sizes[0], self.first.mask_ratio),
+                num_hidden_tokens(sizes[1], self.second.mask_ratio),
+            )
+        else:
+            hidden = _split_count(num_hidden_tokens(sizes[0] + sizes[1], ratio), sizes, ratio)
+        regions = (
+            Region(mask=ids == 0, size=sizes[0], time_patches=times[0]),
+            Region(mask=ids == 1, size=sizes[1], time_patches=times[1]),
+        )
+        return _Plan(ids=ids, regions=regions, hidden=hidden)
 
     def extra_repr(self) -> str:
         """Constructor arguments shown by ``repr``."""
@@ -335,7 +325,19 @@ class CrossMasker(Masker):
             partition = f"tensor{tuple(self.partition_ids.shape)}"
         else:
             partition = getattr(self._partition_fn, "__name__", "callable")
-        return f"mask_ratio={self.branch_mask_ratio}, partition={partition}"
+        return f"mask_ratio={self.grid_mask_ratio}, partition={partition}"
+
+
+def _split_count(total: int, sizes: tuple[int, int], ratio: float) -> tuple[int, int]:
+    """Splits ``total`` hidden tokens over two branches, each hiding 1 to ``size - 1``.
+
+    ``total`` is first clamped to ``[2, n_0 + n_1 - 2]``, the counts two such branches can hide.
+    """
+    total = min(max(total, 2), sizes[0] + sizes[1] - 2)
+    low = max(1, total - (sizes[1] - 1))
+    high = min(sizes[0] - 1, total - 1)
+    first = min(max(num_hidden_tokens(sizes[0], ratio), low), high)
+    return first, total - first
 
 
 def _check_partition_ids(

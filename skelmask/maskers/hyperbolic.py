@@ -9,128 +9,32 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import cast
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from skelmask import _poincare
-from skelmask._checks import check_positive, check_token_grid
+from skelmask._checks import check_positive
 from skelmask.layouts import SkeletonLayout, get_layout
-from skelmask.maskers.base import ScoreGuidedMasker
+from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
+from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
 from skelmask.sampling import Direction
 
-__all__ = ["DEFAULT_CLIP_R", "HyperbolicHierarchyMasker", "PoincareEmbedding"]
-
-DEFAULT_CLIP_R = 2.3
-"""Default tangent-norm clip: at ``c = 1`` points reach radius ``tanh(2.3) ≈ 0.980``.
-
-That stays inside float32's projection radius 0.996 (``artanh(0.996) ≈ 3.1``) while distances
-still reach ``2·2.3 = 4.6`` from the origin, the strongly hyperbolic regime. 2.3 is also the
-``clip_r`` default of Ermolov et al.'s ``hyp_metric`` code (Guo et al.'s feature clipping,
-arXiv:2107.11472), there with ``c = 0.1``.
-"""
+__all__ = ["HyperbolicHierarchyMasker"]
 
 # Below this spread (in curvature units) the distance sums of a time patch differ only by float32
 # rounding (about 1e-7 relative to sums of order 100), which standardising must not amplify.
 _MIN_PATCH_STD = 1e-3
 
-
-def _poincare_ball(curvature: float, learnable: bool) -> nn.Module:
-    # Imported here, not at module level: geoopt is slow to import and decorates its maths with
-    # the deprecated torch.jit.script, so `import skelmask` stays fast and warning-free.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated")
-        import geoopt  # noqa: PLC0415
-
-    ball: nn.Module = geoopt.PoincareBall(c=curvature, learnable=learnable)
-    return ball
-
-
-class PoincareEmbedding(nn.Module):
-    """Maps Euclidean tokens into the Poincaré ball with a clipped exponential map.
-
-    ``y = project(expmap0(min(1, clip_r/‖x‖)·x))`` on a ball of curvature ``-c``. The maths runs
-    in float32 with autocast disabled, whatever the input dtype, because the ball's projection
-    margin is below half precision's resolution. Gradients flow to the input (finite also at a
-    zero vector) and, when learnable, to the curvature.
-
-    The curvature lives in a ``geoopt.PoincareBall`` submodule (``.ball``), so the same
-    parameter can be shared with geoopt's ``ManifoldParameter`` and Riemannian optimisers.
-
-    Reference: Yin & Cao, arXiv:2409.17951 (HA-CM feeds ball points to its encoder). Unlike the
-    official code, the tangent norm is clipped (Guo et al., arXiv:2107.11472): embeddings of
-    norm 4-16 otherwise all land within float32 rounding of the boundary, so the ball points
-    carry direction only and every hyperbolic distance saturates.
-
-    Args:
-        curvature: Curvature magnitude ``c > 0`` (the ball has curvature ``-c``). This *is* c:
-            geoopt stores ``softplus⁻¹(c)``, so ``curvature=1.0`` gives exactly ``c = 1``.
-        learnable_curvature: Whether ``c`` is a trainable parameter.
-        clip_r: Maximum Euclidean norm of a tangent vector before the map, or None for no
-            clipping. Keep ``clip_r·sqrt(c)`` below about 3.1 so points stay inside float32's
-            projection radius.
-
-    Raises:
-        ValueError: If ``curvature`` or ``clip_r`` is not a finite positive number.
-
-    Examples:
-        >>> embed = PoincareEmbedding(curvature=1.0, clip_r=2.3)
-        >>> points = embed(torch.randn(2, 12, 25, 256) * 16)  # (B, Tp, Vp, D)
-        >>> points.shape, points.dtype, bool(points.norm(dim=-1).max() < 0.99)
-        (torch.Size([2, 12, 25, 256]), torch.float32, True)
-    """
-
-    def __init__(
-        self,
-        curvature: float = 1.0,
-        *,
-        learnable_curvature: bool = False,
-        clip_r: float | None = DEFAULT_CLIP_R,
-    ) -> None:
-        super().__init__()
-        self.clip_r = None if clip_r is None else check_positive(clip_r, "clip_r")
-        self.ball = _poincare_ball(check_positive(curvature, "curvature"), learnable_curvature)
-
-    @property
-    def curvature(self) -> torch.Tensor:
-        """The curvature magnitude ``c``, a float32 0-d tensor (even after a dtype cast)."""
-        # Read from the raw parameter rather than geoopt's `c` property so that a module cast
-        # to bf16 still yields float32 maths.
-        return F.softplus(self._isp_c.float())
-
-    @property
-    def _isp_c(self) -> torch.Tensor:
-        return cast(torch.Tensor, self.ball.isp_c)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Maps tokens into the ball.
-
-        Args:
-            tokens: Euclidean vectors ``(..., D)``, any float dtype.
-
-        Returns:
-            Float32 points ``(..., D)`` with ``sqrt(c)·‖y‖ ≤ 1 - 4e-3``.
-        """
-        with torch.autocast(device_type=tokens.device.type, enabled=False):
-            return _poincare.expmap0(tokens.float(), self.curvature, clip_r=self.clip_r)
-
-    def extra_repr(self) -> str:
-        """Constructor arguments shown by ``repr``."""
-        learnable = self._isp_c.requires_grad
-        return (
-            f"curvature={float(self.curvature):.4g}, learnable_curvature={learnable}, "
-            f"clip_r={self.clip_r}"
-        )
+# The first call warns when more than this share of tokens is longer than clip_r.
+_CLIPPED_SHARE_WARNING = 0.5
 
 
 class HyperbolicHierarchyMasker(ScoreGuidedMasker):
     """HA-CM's spatial criterion: joints that sit high in a hyperbolic hierarchy stay visible.
 
-    Every token is mapped into the Poincaré ball by ``PoincareEmbedding`` (clipped
-    ``expmap0``). Per time patch, the root ("father") point is the gyromidpoint of the root
-    joints' points, and token ``(t, v)`` scores
+    Every token is mapped into the Poincaré ball by a clipped exponential map
+    (``y = expmap0(min(1, clip_r/‖x‖)·x)``, as ``PoincareEmbedding``). Per time patch, the root
+    ("father") point is the gyromidpoint of the root points, and token ``(t, v)`` scores
 
     ``s[t, v] = Σ_w d(y[t, v], y[t, w]) + root_weight · d(y[t, v], root[t])``,
 
@@ -145,9 +49,21 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
     layout's tree. Sampling is the shared Gumbel-top-k; by default (``"keep_high"``, HA-CM)
     high-score tokens preferentially stay visible. Scores carry no gradient.
 
+    **Where the root points come from.** HA-CM masks an 18-joint grid and keeps its 7 torso
+    joints *outside* the grid. Pass their tokens at call time, ``root_tokens=(B, Tp, R, D)``
+    (embedded like the grid's tokens), with a layout over the grid's joints, e.g.
+    ``get_layout("nturgb+d").select("hacm_tokens")``. Without ``root_tokens`` the root joints
+    are joints of the grid (``root_joints``).
+
+    **Token scale.** Tokens longer than ``clip_r`` all land on one sphere, so for them the score
+    reflects angular isolation only. The first call in eager mode measures the share of clipped
+    tokens and warns once if it is above half; scale the tokens (or raise ``clip_r``, keeping
+    ``clip_r·sqrt(c)`` below about 3.1) to keep radial depth. ``clipped_share`` measures it
+    at any time.
+
     Reference: Yin & Cao, "Spatial Hierarchy and Temporal Attention Guided Cross Masking for
-    Self-supervised Skeleton-based Action Recognition", arXiv:2409.17951 (§1.6-1.7 and §2 of
-    ``hacm.md``). Deliberate differences from the official code:
+    Self-supervised Skeleton-based Action Recognition", arXiv:2409.17951. Deliberate differences
+    from the official code (``docs/hacm.md`` lists each):
 
     * the exact Poincaré distance (the code puts ``4‖x - y‖²`` rather than ``2‖x - y‖²`` inside
       its arccosh and ignores ``c``), in the artanh form whose gradient is finite at zero;
@@ -159,22 +75,19 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
       honoured, and scores are standardised per time patch (``standardize=False`` gives the
       raw sums the code sampled from).
 
-    The criterion covers every joint of the layout, root joints included; to score only
-    HA-CM's 18 non-root joints, compose it over a region (see ``CrossMasker``).
-
     Args:
         mask_ratio: Fraction of tokens hidden, in (0, 1). HA-CM: 0.9.
         layout: Skeleton layout or registered name; the grid's joint axis must have
             ``layout.num_joints`` entries (one token per joint, ``v_patch = 1``).
-        root_joints: Joint indices of the root point, or the name of a layout subset or body
-            part. Default: the layout's ``"hacm_root"`` subset if it has one (NTU's 7 torso
-            joints), else the tree's root.
+        root_joints: Joint indices of the in-grid root point, or the name of a layout subset
+            or body part. Default: the layout's ``"hacm_root"`` subset if it has one (NTU's 7
+            torso joints), else the tree's root. Not used for a call given ``root_tokens``.
         curvature: Curvature magnitude ``c > 0`` of the ball. HA-CM: 1.
-        learnable_curvature: Whether ``c`` is a parameter (it reaches the loss only through a
-            model that shares ``embedding``; the scores carry no gradient).
+        learnable_curvature: Whether ``c`` is a parameter (held by ``embedding``, a
+            ``PoincareEmbedding``; it reaches a loss only through a model that shares it, since
+            the scores carry no gradient). With a fixed curvature (default) the masker has no
+            parameters and adds nothing to its host's ``state_dict``.
         clip_r: Tangent-norm clip before ``expmap0`` (see ``DEFAULT_CLIP_R``), or None.
-            Tokens longer than ``clip_r`` all land on one sphere, so for them the score reflects
-            angular isolation only; scale tokens below ``clip_r`` to keep radial depth.
         root_weight: Weight ``≥ 0`` of the root-distance term. HA-CM: 0.01, which weighs the
             root about 1/(100·(V-1)) as much as the pairwise sum; use about ``V - 1`` for the
             root to count as much as all other joints together.
@@ -188,18 +101,24 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
     Raises:
         ValueError: On invalid arguments (curvature or clip_r ≤ 0, an unknown root subset, a
             root joint out of range, a negative root weight), or at call time when the grid's
-            joint axis does not match the layout.
+            joint axis does not match the layout or ``root_tokens`` does not fit the grid.
         KeyError: If ``layout`` names no registered layout.
 
     Examples:
         >>> masker = HyperbolicHierarchyMasker(mask_ratio=0.9, layout="nturgb+d")
-        >>> result = masker(torch.randn(2, 12, 25, 256) * 8)  # (B, Tp, Vp, D)
+        >>> result = masker(torch.randn(2, 12, 25, 256) * 0.1)  # (B, Tp, Vp, D)
         >>> result.ids_keep.shape, result.scores.shape
         (torch.Size([2, 30]), torch.Size([2, 300]))
+        >>> from skelmask import get_layout
+        >>> hacm = HyperbolicHierarchyMasker(layout=get_layout("nturgb+d").select("hacm_tokens"))
+        >>> grid, torso = torch.randn(2, 24, 18, 64) * 0.1, torch.randn(2, 24, 7, 64) * 0.1
+        >>> hacm(grid, root_tokens=torso).num_keep  # HA-CM's 18-joint grid, 7 roots outside
+        43
     """
 
     root_index: torch.Tensor
     depth_prior: torch.Tensor
+    fixed_curvature: torch.Tensor
 
     def __init__(
         self,
@@ -228,70 +147,113 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
         self.root_weight = root_weight
         self.depth_weight = depth_weight
         self.standardize = bool(standardize)
-        self.embedding = PoincareEmbedding(
-            curvature, learnable_curvature=learnable_curvature, clip_r=clip_r
-        )
+        self.clip_r = None if clip_r is None else check_positive(clip_r, "clip_r")
+        curvature = check_positive(curvature, "curvature")
+        self.embedding: PoincareEmbedding | None = None
+        if learnable_curvature:
+            self.embedding = PoincareEmbedding(curvature, learnable_curvature=True, clip_r=clip_r)
+        # Buffers follow the module's device; they are configuration, hence not persistent.
+        self.register_buffer("fixed_curvature", torch.tensor(curvature), persistent=False)
         depth = torch.tensor(self.layout.depth, dtype=torch.float32)
         self.register_buffer(
             "root_index", torch.tensor(self.root_joints, dtype=torch.long), persistent=False
         )
         self.register_buffer("depth_prior", depth / max(self.layout.max_depth, 1), persistent=False)
-
-    @property
-    def ball(self) -> nn.Module:
-        """The ``geoopt.PoincareBall`` holding the curvature."""
-        return self.embedding.ball
+        self._scale_checked = False
 
     @property
     def curvature(self) -> torch.Tensor:
         """The curvature magnitude ``c``, a float32 0-d tensor."""
-        return self.embedding.curvature
+        if self.embedding is not None:
+            return self.embedding.curvature
+        return self.fixed_curvature.float()
 
-    def hierarchy_scores(self, tokens: torch.Tensor) -> torch.Tensor:
+    @property
+    def call_inputs(self) -> frozenset[str]:
+        """Reads ``root_tokens=`` ``(B, Tp, R, D)``: root points outside the grid."""
+        return frozenset({"root_tokens"})
+
+    def to_ball(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Maps tokens ``(..., D)`` into the ball: float32 points ``(..., D)``, no autocast."""
+        with torch.autocast(device_type=tokens.device.type, enabled=False):
+            return _poincare.expmap0(tokens.float(), self.curvature, clip_r=self.clip_r)
+
+    def clipped_share(self, tokens: torch.Tensor) -> float:
+        """Share of tokens ``(..., D)`` longer than ``clip_r`` (0 without clipping).
+
+        Reads a value back from the device; meant for monitoring, not for every step.
+        """
+        if self.clip_r is None:
+            return 0.0
+        norms = tokens.detach().float().norm(dim=-1)
+        return float((norms > self.clip_r).float().mean())
+
+    def hierarchy_scores(
+        self, tokens: torch.Tensor, root_tokens: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Raw hyperbolic scores: distance sums plus the weighted root distance.
 
         Args:
             tokens: Token grid ``(B, Tp, Vp, D)``, any float dtype, with
                 ``Vp = layout.num_joints``.
+            root_tokens: Optional ``(B, Tp, R, D)`` root tokens outside the grid; without them
+                the root point is the midpoint of the ``root_joints`` of the grid.
 
         Returns:
             Float32 ``(B, Tp, Vp)`` non-negative scores in the grid's own order, detached.
 
         Raises:
-            ValueError: If the grid is malformed or ``Vp`` differs from the layout's joints.
+            ValueError: If ``Vp`` differs from the layout's joints or ``root_tokens`` does not
+                fit the grid.
 
         Examples:
             >>> masker = HyperbolicHierarchyMasker(layout="msr-action3d", root_joints="trunk")
             >>> masker.hierarchy_scores(torch.randn(2, 10, 20, 64)).shape
             torch.Size([2, 10, 20])
         """
-        _, _, joint_patches, _ = check_token_grid(tokens)
+        batch, time_patches, joint_patches, width = tokens.shape
         if joint_patches != self.layout.num_joints:
             raise ValueError(
                 f"HyperbolicHierarchyMasker needs one token per joint of layout "
                 f"{self.layout.name!r}: expected Vp = {self.layout.num_joints} on the tokens' "
                 f"joint axis, got Vp = {joint_patches} (tokens of shape {tuple(tokens.shape)})"
             )
-        with torch.no_grad(), torch.autocast(device_type=tokens.device.type, enabled=False):
+        if root_tokens is not None and (
+            root_tokens.dim() != 4
+            or tuple(root_tokens.shape[:2]) != (batch, time_patches)
+            or root_tokens.shape[2] < 1
+            or root_tokens.shape[3] != width
+        ):
+            raise ValueError(
+                f"root_tokens must have shape (B, Tp, R, D) = ({batch}, {time_patches}, R≥1, "
+                f"{width}) to match the token grid, got {tuple(root_tokens.shape)}"
+            )
+        with torch.no_grad():
+            self._warn_if_clipped(tokens)
             c = self.curvature
-            points = self.embedding(tokens.detach())
-            roots = _poincare.midpoint(points.index_select(2, self.root_index), c)
-            spread = _poincare.pairwise_dist(points, c).sum(dim=-1)
-            to_root = _poincare.dist(points, roots.unsqueeze(2), c)
+            points = self.to_ball(tokens.detach())
+            if root_tokens is None:
+                root_points = points.index_select(2, self.root_index)
+            else:
+                root_points = self.to_ball(root_tokens.detach())
+            with torch.autocast(device_type=tokens.device.type, enabled=False):
+                roots = _poincare.midpoint(root_points, c)
+                spread = _poincare.pairwise_dist(points, c).sum(dim=-1)
+                to_root = _poincare.dist(points, roots.unsqueeze(2), c)
             return spread + self.root_weight * to_root
 
-    def score(self, tokens: torch.Tensor, *, coords: torch.Tensor | None = None) -> torch.Tensor:
+    def score(self, context: MaskContext) -> torch.Tensor:
         """Scores the sampler draws from: standardised hierarchy scores plus the depth prior.
 
         Args:
-            tokens: Token grid ``(B, Tp, Vp, D)`` with ``Vp = layout.num_joints``.
-            coords: Ignored; the criterion reads the tokens only.
+            context: The call's inputs: the grid ``(B, Tp, Vp, D)`` with
+                ``Vp = layout.num_joints`` and the optional ``root_tokens``.
 
         Returns:
             Float32 ``(B, Tp, Vp)`` scores, detached. With ``standardize`` every time patch has
             zero mean and unit standard deviation before the depth prior is added.
         """
-        scores = self.hierarchy_scores(tokens)
+        scores = self.hierarchy_scores(context.tokens, context.root_tokens)
         if self.standardize:
             centred = scores - scores.mean(dim=-1, keepdim=True)
             spread = centred.pow(2).mean(dim=-1, keepdim=True).sqrt()
@@ -300,11 +262,28 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
             scores = scores + self.depth_weight * self.depth_prior.float()
         return scores
 
+    def _warn_if_clipped(self, tokens: torch.Tensor) -> None:
+        """Warns once, on the first eager call, when most tokens are clipped."""
+        if self._scale_checked or torch.compiler.is_compiling():
+            return
+        self._scale_checked = True
+        share = self.clipped_share(tokens)
+        if share > _CLIPPED_SHARE_WARNING:
+            warnings.warn(
+                f"HyperbolicHierarchyMasker: {share:.0%} of the tokens are longer than "
+                f"clip_r={self.clip_r} and land on one sphere of the ball, so the hierarchy score "
+                "sees only their directions. Scale the tokens down (or raise clip_r) to keep "
+                "radial depth; see docs/hacm.md",
+                UserWarning,
+                stacklevel=4,
+            )
+
     def extra_repr(self) -> str:
         """Constructor arguments shown by ``repr``."""
         return (
             f"{super().extra_repr()}, layout={self.layout.name!r}, "
-            f"root_joints={self.root_joints}, root_weight={self.root_weight}, "
+            f"root_joints={self.root_joints}, curvature={float(self.curvature):.4g}, "
+            f"clip_r={self.clip_r}, root_weight={self.root_weight}, "
             f"depth_weight={self.depth_weight}, standardize={self.standardize}"
         )
 

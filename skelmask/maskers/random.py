@@ -6,8 +6,8 @@ from typing import Literal
 
 import torch
 
-from skelmask.maskers.base import MaskDecision, Masker
-from skelmask.sampling import gumbel_topk, num_hidden_tokens, sample_hidden
+from skelmask.maskers.base import MaskContext, Masker, Priority
+from skelmask.sampling import gumbel_noise, num_hidden_tokens
 
 __all__ = ["Granularity", "RandomMasker"]
 
@@ -26,7 +26,10 @@ class RandomMasker(Masker):
     * ``"frame"``: ``round(mask_ratio·Tp)`` whole time patches are hidden (frame-level masking).
 
     Counts are clamped so that at least one unit is hidden and one kept. Each sample draws its
-    own subset. ``MaskResult.scores`` is None; ``probs`` is the uniform distribution.
+    own subset. ``MaskResult.scores`` is None; ``probs`` is the uniform distribution for
+    ``"token"`` and None for whole joints or frames. Inside a ``CrossMasker`` region the count
+    is the branch's share, so ``"joint"`` and ``"frame"`` hide whole units of the region and cut
+    at most one unit.
 
     Args:
         mask_ratio: Fraction hidden, in (0, 1).
@@ -36,6 +39,9 @@ class RandomMasker(Masker):
         ValueError: If an argument is out of range, or at call time if the grid has fewer than
             two joints (``"joint"``) or time patches (``"frame"``).
 
+    Token-level masking ignores the grid's shape, so flat tokens ``(B, L, D)`` need no
+    ``grid_size`` (as in MAE's ``random_masking(x, mask_ratio)``).
+
     Examples:
         >>> masker = RandomMasker(mask_ratio=0.9)
         >>> result = masker(torch.randn(2, 30, 25, 256))
@@ -43,79 +49,71 @@ class RandomMasker(Masker):
         torch.Size([2, 75])
         >>> RandomMasker(0.4, granularity="joint")(torch.randn(2, 30, 25, 8)).num_hidden
         300
+        >>> RandomMasker()(torch.randn(2, 750, 256), mask_ratio=0.8).num_keep  # flat tokens
+        150
     """
 
     def __init__(self, mask_ratio: float = 0.9, granularity: Granularity = "token") -> None:
         super().__init__(mask_ratio)
-        if granularity not in _GRANULARITIES:
-            raise ValueError(
-                f"granularity must be one of {list(_GRANULARITIES)}, got {granularity!r}"
-            )
-        self.granularity: Granularity = granularity
+        self.granularity = granularity
 
-    def num_hidden(self, grid_size: tuple[int, int]) -> int:
-        """Tokens hidden per sample on a ``(Tp, Vp)`` grid."""
+    @property
+    def granularity(self) -> Granularity:
+        """``"token"``, ``"joint"`` or ``"frame"``; checked whenever it is set."""
+        return self._granularity
+
+    @granularity.setter
+    def granularity(self, value: Granularity) -> None:
+        if value not in _GRANULARITIES:
+            raise ValueError(f"granularity must be one of {list(_GRANULARITIES)}, got {value!r}")
+        self._granularity: Granularity = value
+
+    @property
+    def grid_agnostic(self) -> bool:
+        """Token-level masking ignores the grid's shape; joint and frame masking do not."""
+        return self.granularity == "token"
+
+    def num_hidden(self, grid_size: tuple[int, int], mask_ratio: float | None = None) -> int:
+        """Tokens hidden per sample on a ``(Tp, Vp)`` grid (whole joints or frames)."""
+        ratio = self.mask_ratio if mask_ratio is None else mask_ratio
         time_patches, joint_patches = grid_size
         if self.granularity == "token":
-            return num_hidden_tokens(time_patches * joint_patches, self.mask_ratio)
-        return self._hidden_units(grid_size) * (
-            time_patches if self.granularity == "joint" else joint_patches
-        )
-
-    def _hidden_units(self, grid_size: tuple[int, int]) -> int:
-        """Whole joints (``"joint"``) or time patches (``"frame"``) hidden per sample."""
+            return num_hidden_tokens(time_patches * joint_patches, ratio)
         axis = "joint" if self.granularity == "joint" else "time"
-        axis_len = grid_size[1] if self.granularity == "joint" else grid_size[0]
+        axis_len = joint_patches if self.granularity == "joint" else time_patches
         if axis_len < 2:
             raise ValueError(
                 f"granularity={self.granularity!r} needs at least 2 {axis} patches, got {axis_len}"
             )
-        return num_hidden_tokens(axis_len, self.mask_ratio)
+        units = num_hidden_tokens(axis_len, ratio)
+        return units * (time_patches if self.granularity == "joint" else joint_patches)
 
-    def decide(
-        self,
-        tokens: torch.Tensor,
-        *,
-        coords: torch.Tensor | None,
-        generator: torch.Generator | None,
-        region: torch.Tensor | None,
-        num_hidden: int,
-        region_size: int | None = None,
-    ) -> MaskDecision:
-        """Draws the hidden tokens uniformly (see ``Masker.decide``)."""
-        batch, time_patches, joint_patches, _ = tokens.shape
+    def priority(self, context: MaskContext) -> Priority:
+        """Uniform random keys per token, joint patch or time patch."""
+        batch, time_patches, joint_patches, _ = context.tokens.shape
+        device = context.tokens.device
         if self.granularity == "token":
-            uniform = torch.zeros(batch, time_patches * joint_patches, device=tokens.device)
-            hidden, probs = sample_hidden(
-                uniform,
-                num_hidden,
-                temperature=1.0,
-                direction="hide_high",
-                region=region,
-                region_size=region_size,
-                generator=generator,
-            )
-            return MaskDecision(hidden=hidden, probs=probs)
-        if region is not None:
-            raise ValueError(
-                f"granularity={self.granularity!r} hides whole joints or frames and cannot mask "
-                "inside a region of the grid; use granularity='token' inside a CrossMasker"
-            )
-        axis_len = joint_patches if self.granularity == "joint" else time_patches
-        hidden_units = self._hidden_units((time_patches, joint_patches))
-        chosen = gumbel_topk(
-            torch.zeros(batch, axis_len, device=tokens.device), hidden_units, generator=generator
-        )
-        unit_hidden = torch.zeros(batch, axis_len, dtype=torch.bool, device=tokens.device)
-        unit_hidden.scatter_(1, chosen, True)
-        if self.granularity == "joint":
-            grid = unit_hidden.unsqueeze(1).expand(batch, time_patches, joint_patches)
+            shape = (batch, time_patches, joint_patches)
+        elif self.granularity == "joint":
+            shape = (batch, 1, joint_patches)
         else:
-            grid = unit_hidden.unsqueeze(2).expand(batch, time_patches, joint_patches)
-        hidden = grid.reshape(batch, time_patches * joint_patches)
-        probs = torch.full(hidden.shape, 1.0 / hidden.shape[1], device=tokens.device)
-        return MaskDecision(hidden=hidden, probs=probs)
+            shape = (batch, time_patches, 1)
+        noise = gumbel_noise(shape, device=device, generator=context.generator)
+        keys = noise.expand(batch, time_patches, joint_patches).reshape(batch, -1)
+        probs = None
+        if self.granularity == "token":
+            probs = _uniform(context, keys)
+        return Priority(keys=keys, probs=probs)
 
     def extra_repr(self) -> str:
         """Constructor arguments shown by ``repr``."""
         return f"mask_ratio={self.mask_ratio}, granularity={self.granularity!r}"
+
+
+def _uniform(context: MaskContext, keys: torch.Tensor) -> torch.Tensor:
+    """The uniform distribution over the region (or the grid), float32 ``(B, L)``."""
+    region = context.region
+    if region is None:
+        return torch.full(keys.shape, 1.0 / keys.shape[1], device=keys.device)
+    weights = region.mask.to(torch.float32) / region.size
+    return weights.expand(keys.shape)

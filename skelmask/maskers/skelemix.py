@@ -22,7 +22,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 from skelmask.layouts import SkeletonLayout
 
 __all__ = ["SkeleMix", "SkeleMixResult", "mask_pool"]
@@ -38,9 +38,9 @@ class SkeleMixResult(NamedTuple):
             ``i``. Never ``i`` itself.
         input_mask: Bool ``(N, T, V)``; True where the donor's values were pasted (all channels
             and all persons of those frames and joints).
-        feature_mask: Bool ``(N, T // temporal_stride, V)``; the same region on the encoder's
+        feature_mask: Bool ``(N, T // t_patch, V)``; the same region on the encoder's
             output frames. ``input_mask`` is ``feature_mask`` with every frame repeated
-            ``temporal_stride`` times.
+            ``t_patch`` times.
     """
 
     mixed: torch.Tensor
@@ -60,7 +60,7 @@ class SkeleMix(nn.Module):
        for ``N = 2``.)
     2. **Joints**: ``c`` uniform in ``num_parts = (low, high)``, then ``c`` of the layout's body
        parts uniformly without replacement; the region's joints are their union.
-    3. **Frames**: on the encoder's output grid of ``T' = T // temporal_stride`` frames, a length
+    3. **Frames**: on the encoder's output grid of ``T' = T // t_patch`` frames, a length
        ``ℓ`` uniform in ``{ℓ_min, …, ℓ_max}`` with ``ℓ_min = max(1, round(low·T'))`` and
        ``ℓ_max = min(T', max(ℓ_min, round(high·T')))`` for ``segment_ratio = (low, high)``, and
        a start ``t₀`` uniform in ``{0, …, T' − ℓ}``; input frames
@@ -78,7 +78,8 @@ class SkeleMix(nn.Module):
             Default ``(2, 3)`` as in the released config.
         segment_ratio: ``(low, high)`` bounds of the segment length as fractions of ``T'``,
             ``0 < low ≤ high ≤ 1``.
-        temporal_stride: Total temporal stride of the encoder (4 for ST-GCN); ``T`` must be a
+        t_patch: Input frames per output frame of the encoder, i.e. its total temporal stride
+            (4 for ST-GCN), as a token's frames elsewhere in skelmask; ``T`` must be a
             multiple of it.
         per_sample: Draw one region per sample instead of one per batch.
 
@@ -87,7 +88,7 @@ class SkeleMix(nn.Module):
 
     Examples:
         >>> from skelmask.layouts import get_layout
-        >>> mix = SkeleMix(get_layout("nturgb+d"), temporal_stride=4)
+        >>> mix = SkeleMix(get_layout("nturgb+d"), t_patch=4)
         >>> result = mix(torch.randn(3, 3, 64, 25, 2), generator=torch.Generator().manual_seed(0))
         >>> result.mixed.shape, result.feature_mask.shape
         (torch.Size([3, 3, 64, 25, 2]), torch.Size([3, 16, 25]))
@@ -103,7 +104,7 @@ class SkeleMix(nn.Module):
         *,
         num_parts: tuple[int, int] = (2, 3),
         segment_ratio: tuple[float, float] = (7 / 16, 11 / 16),
-        temporal_stride: int = 4,
+        t_patch: int = 4,
         per_sample: bool = False,
     ) -> None:
         super().__init__()
@@ -127,7 +128,7 @@ class SkeleMix(nn.Module):
         self.num_joints = layout.num_joints
         self.num_parts = (low_parts, high_parts)
         self.segment_ratio = (low_ratio, high_ratio)
-        self.temporal_stride = check_patch_size(temporal_stride, "temporal_stride")
+        self.t_patch = check_positive_int(t_patch, "t_patch")
         self.per_sample = bool(per_sample)
         membership = torch.zeros(len(parts), layout.num_joints, dtype=torch.bool)
         for index, joints in enumerate(parts):
@@ -153,7 +154,7 @@ class SkeleMix(nn.Module):
 
         Args:
             x: ``(N, C, T, V, M)`` with ``N ≥ 2``, ``V`` the layout's joints and ``T`` a
-                multiple of ``temporal_stride``.
+                multiple of ``t_patch``.
             generator: Optional RNG on ``x``'s device, for reproducible draws.
 
         Returns:
@@ -164,7 +165,7 @@ class SkeleMix(nn.Module):
         """
         batch, frames = self._check_input(x)
         device = x.device
-        feature_frames = frames // self.temporal_stride
+        feature_frames = frames // self.t_patch
         regions = batch if self.per_sample else 1
         num_parts = len(self.part_joints)
         shortest, longest = self.segment_lengths(feature_frames)
@@ -189,7 +190,7 @@ class SkeleMix(nn.Module):
         feature_mask = (in_segment.unsqueeze(2) & joints.unsqueeze(1)).expand(
             batch, feature_frames, self.num_joints
         )
-        input_mask = feature_mask.repeat_interleave(self.temporal_stride, dim=1)
+        input_mask = feature_mask.repeat_interleave(self.t_patch, dim=1)
         paste = rearrange(input_mask, "n t v -> n 1 t v 1")
         mixed = torch.where(paste, x[donor], x)
         return SkeleMixResult(
@@ -216,10 +217,10 @@ class SkeleMix(nn.Module):
                 f"x has V = {joints} joints but the layout has {self.num_joints}; expected "
                 f"(N, C, T, {self.num_joints}, M)"
             )
-        if frames % self.temporal_stride != 0:
+        if frames % self.t_patch != 0:
             raise ValueError(
-                f"x has T = {frames} frames; expected a multiple of temporal_stride = "
-                f"{self.temporal_stride} so that the region lines up with the encoder's frames"
+                f"x has T = {frames} frames; expected a multiple of t_patch = "
+                f"{self.t_patch} so that the region lines up with the encoder's frames"
             )
         return batch, frames
 
@@ -227,7 +228,7 @@ class SkeleMix(nn.Module):
         """Constructor arguments shown by ``repr``."""
         return (
             f"num_parts={self.num_parts}, segment_ratio={self.segment_ratio}, "
-            f"temporal_stride={self.temporal_stride}, per_sample={self.per_sample}"
+            f"t_patch={self.t_patch}, per_sample={self.per_sample}"
         )
 
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 
 __all__ = ["MLP", "Attention", "Block", "DropPath"]
 
@@ -34,8 +34,8 @@ def check_heads(
     Raises:
         ValueError: Naming the offending argument and its value.
     """
-    check_patch_size(dim, dim_name)
-    check_patch_size(num_heads, heads_name)
+    check_positive_int(dim, dim_name)
+    check_positive_int(num_heads, heads_name)
     if dim % num_heads:
         raise ValueError(f"{dim_name}={dim} must be divisible by {heads_name}={num_heads}")
 

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 from skelmask.models.encoder import SkeletonEncoder
 
 __all__ = ["HeadKind", "SkeletonClassifier", "encoder_state_from_mae"]
@@ -75,7 +75,7 @@ class SkeletonClassifier(nn.Module):
         super().__init__()
         if not isinstance(encoder, SkeletonEncoder):
             raise TypeError(f"encoder must be a SkeletonEncoder, got {type(encoder).__name__}")
-        check_patch_size(num_classes, "num_classes")
+        check_positive_int(num_classes, "num_classes")
         if head not in _HEADS:
             raise ValueError(f"head must be one of {list(_HEADS)}, got {head!r}")
         dropout = float(dropout)

@@ -21,9 +21,9 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from skelmask._checks import check_patch_size
-from skelmask.maskers.hyperbolic import DEFAULT_CLIP_R, PoincareEmbedding
+from skelmask._checks import check_positive_int
 from skelmask.models.blocks import Block, check_heads, init_weights
+from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
 from skelmask.tokens import flatten_grid, patchify
 
 __all__ = ["SkeletonEncoder"]
@@ -96,12 +96,12 @@ class SkeletonEncoder(nn.Module):
         clip_r: float | None = DEFAULT_CLIP_R,
     ) -> None:
         super().__init__()
-        self.num_joints = check_patch_size(num_joints, "num_joints")
-        self.num_frames = check_patch_size(num_frames, "num_frames")
-        self.t_patch = check_patch_size(t_patch, "t_patch")
-        self.in_channels = check_patch_size(in_channels, "in_channels")
-        self.embed_dim = check_patch_size(embed_dim, "embed_dim")
-        self.depth = check_patch_size(depth, "depth")
+        self.num_joints = check_positive_int(num_joints, "num_joints")
+        self.num_frames = check_positive_int(num_frames, "num_frames")
+        self.t_patch = check_positive_int(t_patch, "t_patch")
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.embed_dim = check_positive_int(embed_dim, "embed_dim")
+        self.depth = check_positive_int(depth, "depth")
         check_heads(embed_dim, num_heads, "embed_dim")
         if num_frames % t_patch:
             raise ValueError(

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.losses.cosine import ScaledCosineError
 from skelmask.maskers.base import Masker
@@ -62,9 +62,9 @@ class GINLayer(nn.Module):
         train_eps: bool = False,
     ) -> None:
         super().__init__()
-        check_patch_size(in_dim, "in_dim")
-        check_patch_size(out_dim, "out_dim")
-        hidden = 2 * out_dim if hidden_dim is None else check_patch_size(hidden_dim, "hidden_dim")
+        check_positive_int(in_dim, "in_dim")
+        check_positive_int(out_dim, "out_dim")
+        hidden = 2 * out_dim if hidden_dim is None else check_positive_int(hidden_dim, "hidden_dim")
         if adjacency.dim() != 2 or adjacency.shape[0] != adjacency.shape[1]:
             raise ValueError(
                 f"adjacency must be a square (V, V) matrix, got shape {tuple(adjacency.shape)}"
@@ -153,11 +153,11 @@ class GINEncoder(nn.Module):
         super().__init__()
         self.layout = get_layout(layout)
         self.num_joints = self.layout.num_joints
-        self.in_channels = check_patch_size(in_channels, "in_channels")
-        self.width = check_patch_size(width, "width")
-        self.depth = check_patch_size(depth, "depth")
-        self.temporal_segments = check_patch_size(temporal_segments, "temporal_segments")
-        check_patch_size(mlp_ratio, "mlp_ratio")
+        self.in_channels = check_positive_int(in_channels, "in_channels")
+        self.width = check_positive_int(width, "width")
+        self.depth = check_positive_int(depth, "depth")
+        self.temporal_segments = check_positive_int(temporal_segments, "temporal_segments")
+        check_positive_int(mlp_ratio, "mlp_ratio")
         self.embed_dim = width * temporal_segments
         adjacency = self.layout.adjacency()
         self.input_embed = nn.Linear(in_channels, width)
@@ -317,10 +317,10 @@ class SkeletonMAEModel(nn.Module):
         if not isinstance(encoder, GINEncoder):
             raise TypeError(f"encoder must be a GINEncoder, got {type(encoder).__name__}")
         if masker is None:
-            masker = BodyPartMasker(num_parts=2, layout=encoder.layout, granularity="frame")
+            masker = BodyPartMasker(num_parts=2, layout=encoder.layout, draw_per="time_patch")
         elif not isinstance(masker, Masker):
             raise TypeError(f"masker must be a Masker, got {type(masker).__name__}")
-        check_patch_size(decoder_depth, "decoder_depth")
+        check_positive_int(decoder_depth, "decoder_depth")
         self.encoder = encoder
         self.masker = masker
         self.remask = remask

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 from skelmask.losses import (
     CrossContrastLoss,
     MaskedReconstructionLoss,
@@ -24,6 +24,7 @@ from skelmask.losses import (
     motion_target,
 )
 from skelmask.maskers.base import Masker
+from skelmask.maskers.cross import CrossMasker
 from skelmask.models.blocks import Block, check_heads, init_weights
 from skelmask.models.encoder import SkeletonEncoder
 from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tokens
@@ -72,7 +73,7 @@ class SkeletonMAE(nn.Module):
     5. scores the hidden tokens only (``MaskedReconstructionLoss``) against the
        target, frame-difference motion (MAMP, HA-CM) or coordinates (MAE), normalised per patch;
     6. with ``contrast``, adds HA-CM's ``CrossContrastLoss`` on the encoder
-       outputs of the visible tokens, grouped by ``MaskResult.branch``; persons whose input is
+       outputs of the visible tokens, grouped by ``CrossMasker.visible_branch``; persons whose input is
        all zeros (padded second bodies) are left out of it.
 
     Unlike HA-CM's official code the visible tokens of both cross-masking branches reach the
@@ -88,12 +89,12 @@ class SkeletonMAE(nn.Module):
         decoder_heads: Decoder attention heads; must divide ``decoder_dim``.
         target: ``"motion"`` or ``"coords"``.
         normalize_target: Normalise every target patch to zero mean and unit variance.
-        contrast: Optional cross-contrast loss; then the masker must report ``branch`` (e.g. a
-            ``CrossMasker``).
+        contrast: Optional cross-contrast loss; then the masker must be a ``CrossMasker``,
+            which tells the branch of every visible token.
 
     Raises:
-        ValueError: On a non-positive decoder size, heads that do not divide the width, or an
-            unknown target.
+        ValueError: On a non-positive decoder size, heads that do not divide the width, an
+            unknown target, or a contrast loss without a ``CrossMasker``.
         TypeError: If ``encoder`` or ``masker`` has the wrong type.
 
     Examples:
@@ -128,7 +129,12 @@ class SkeletonMAE(nn.Module):
             raise TypeError(f"masker must be a skelmask Masker, got {type(masker).__name__}")
         if target not in _TARGETS:
             raise ValueError(f"target must be one of {list(_TARGETS)}, got {target!r}")
-        check_patch_size(decoder_depth, "decoder_depth")
+        if contrast is not None and not isinstance(masker, CrossMasker):
+            raise ValueError(
+                "the contrast loss needs the branch of every visible token, which only a "
+                f"CrossMasker tells; got masker {type(masker).__name__}"
+            )
+        check_positive_int(decoder_depth, "decoder_depth")
         check_heads(decoder_dim, decoder_heads, "decoder_dim", "decoder_heads")
         self.encoder = encoder
         self.masker = masker
@@ -167,8 +173,7 @@ class SkeletonMAE(nn.Module):
             The losses, the predictions ``(B, L, P)`` and the mask ``(B, L)``, ``B = N·M``.
 
         Raises:
-            ValueError: If ``x`` has the wrong shape, or the model has a contrast loss and the
-                masker reports no ``branch``.
+            ValueError: If ``x`` has the wrong shape.
         """
         coords = self.encoder.split_bodies(x)
         euclidean = self.encoder.embed_euclidean(coords)
@@ -182,13 +187,10 @@ class SkeletonMAE(nn.Module):
             target = coordinate_target(coords, self.encoder.t_patch)
         losses = {"reconstruction": self.reconstruction(pred, target, result.mask)}
         if self.contrast is not None:
-            if result.branch is None:
-                raise ValueError(
-                    "the contrast loss needs MaskResult.branch, which "
-                    f"{type(self.masker).__name__} does not report; use a CrossMasker"
-                )
+            assert isinstance(self.masker, CrossMasker)  # checked by the constructor
             valid = coords.flatten(1).ne(0).any(dim=1)
-            losses["contrast"] = self.contrast(latent, result.branch, valid=valid)
+            branch = self.masker.visible_branch(result)
+            losses["contrast"] = self.contrast(latent, branch, valid=valid)
         loss = torch.stack(list(losses.values())).sum()
         return MAEOutput(loss=loss, losses=losses, pred=pred, mask=result.mask)
 

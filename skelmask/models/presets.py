@@ -15,7 +15,6 @@ from typing import Literal
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.losses import CrossContrastLoss
 from skelmask.maskers import (
-    DEFAULT_CLIP_R,
     CrossMasker,
     HyperbolicHierarchyMasker,
     Masker,
@@ -24,6 +23,7 @@ from skelmask.maskers import (
 )
 from skelmask.models.encoder import SkeletonEncoder
 from skelmask.models.mae import SkeletonMAE, Target
+from skelmask.poincare import DEFAULT_CLIP_R
 
 __all__ = ["Preset", "create_mae"]
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from einops import einsum
 from torch import nn
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 from skelmask.layouts import SkeletonLayout
 from skelmask.losses.skelemix import MoCoQueue, SkeleMixContrastLoss
 from skelmask.maskers.skelemix import SkeleMix, mask_pool
@@ -182,7 +182,7 @@ class SkeleMixCLR(nn.Module):
                 f"layout {layout.name!r} has {layout.num_joints} joints but the encoder was "
                 f"built for {encoder.num_joints}"
             )
-        check_patch_size(feature_dim, "feature_dim")
+        check_positive_int(feature_dim, "feature_dim")
         if not 0.0 <= float(momentum) <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum!r}")
         if not float(shear_amplitude) >= 0.0:
@@ -206,7 +206,7 @@ class SkeleMixCLR(nn.Module):
             layout,
             num_parts=num_parts,
             segment_ratio=segment_ratio,
-            temporal_stride=encoder.temporal_stride,
+            t_patch=encoder.temporal_stride,
             per_sample=per_sample_regions,
         )
         self.criterion = SkeleMixContrastLoss(temperature, mix_weight=mix_weight)

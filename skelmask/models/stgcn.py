@@ -23,7 +23,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from skelmask._checks import check_patch_size
+from skelmask._checks import check_positive_int
 from skelmask.layouts import SkeletonLayout
 
 __all__ = ["STGCN", "STGCNBlock", "spatial_partition"]
@@ -217,24 +217,24 @@ class STGCN(nn.Module):
         dropout: float = 0.5,
     ) -> None:
         super().__init__()
-        widths = [check_patch_size(c, "channels") for c in channels]
+        widths = [check_positive_int(c, "channels") for c in channels]
         if not widths:
             raise ValueError("channels must name at least one block width, got an empty sequence")
         if strides is None:
             strides = (
                 _DEFAULT_STRIDES if len(widths) == len(_DEFAULT_STRIDES) else [1] * len(widths)
             )
-        steps = [check_patch_size(s, "strides") for s in strides]
+        steps = [check_positive_int(s, "strides") for s in strides]
         if len(steps) != len(widths):
             raise ValueError(
                 f"strides must have one entry per block ({len(widths)}), got {len(steps)}"
             )
-        check_patch_size(temporal_kernel, "temporal_kernel")
+        check_positive_int(temporal_kernel, "temporal_kernel")
         if temporal_kernel % 2 == 0:
             raise ValueError(f"temporal_kernel must be odd, got {temporal_kernel}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
-        self.in_channels = check_patch_size(in_channels, "in_channels")
+        self.in_channels = check_positive_int(in_channels, "in_channels")
         self.num_joints = layout.num_joints
         self.channels = tuple(widths)
         self.strides = tuple(steps)
