@@ -48,7 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     masking.add_argument("--parts", help="comma-separated body parts hidden in every frame")
     masking.add_argument("--num-parts", type=int, help="random parts hidden (default 2)")
     masking.add_argument("--mask-ratio", type=float, help="hide random parts up to this ratio")
-    masking.add_argument("--granularity", choices=("frame", "clip"), default="frame")
+    masking.add_argument(
+        "--draw-per",
+        choices=("time_patch", "clip"),
+        default="time_patch",
+        help="draw the hidden parts per time patch or once per clip",
+    )
     args = common.parse(parser, argv, STAGES)
     chosen = [
         flag for flag in ("parts", "num_parts", "mask_ratio") if getattr(args, flag) is not None
@@ -74,7 +79,7 @@ def build_model(args: argparse.Namespace, layout: str, channels: int) -> Skeleto
         layout=layout,
         parts=args.parts.split(",") if args.parts else None,
         num_parts=args.num_parts,
-        granularity=args.granularity,
+        draw_per=args.draw_per,
     )
     return SkeletonMAEModel(
         encoder,

@@ -54,9 +54,9 @@ def test_fixed_parts_reach_the_masker(train_skeletonmae: ModuleType) -> None:
     model = train_skeletonmae.build_model(args, "coco", 3)
     assert isinstance(model.masker, BodyPartMasker)
     assert model.masker.parts == ("right_arm", "right_leg")
-    ratio = train_skeletonmae.parse_args(["--mask-ratio", "0.4", "--granularity", "clip"])
+    ratio = train_skeletonmae.parse_args(["--mask-ratio", "0.4", "--draw-per", "clip"])
     masker = train_skeletonmae.build_model(ratio, "nturgb+d", 3).masker
-    assert (masker.mask_ratio, masker.num_parts, masker.granularity) == (0.4, None, "clip")
+    assert (masker.mask_ratio, masker.num_parts, masker.draw_per) == (0.4, None, "clip")
 
 
 def test_real_msr_action3d_run(

@@ -99,7 +99,7 @@ def build_maskers(layout: SkeletonLayout) -> dict[str, Masker]:
         "hyperbolic": hyperbolic(layout),
         "global-attention": GlobalAttentionMasker(MASK_RATIO),
         "cross": CrossMasker.hacm(hyperbolic(layout), mask_ratio=MASK_RATIO),
-        "body-part": BodyPartMasker(num_parts=2, layout=layout, granularity="frame"),
+        "body-part": BodyPartMasker(num_parts=2, layout=layout, draw_per="time_patch"),
     }
 
 
@@ -201,7 +201,7 @@ def draw_maskers(clip: torch.Tensor, layout: SkeletonLayout, out: Path) -> list[
 
 def draw_skelemix(clips: dict[str, torch.Tensor], layout: SkeletonLayout, out: Path) -> Path:
     """SkeleMix pastes a donor's body parts and frames: the wave with the two-hand wave mixed in."""
-    mix = SkeleMix(layout, temporal_stride=T_PATCH)
+    mix = SkeleMix(layout, t_patch=T_PATCH)
     # (N, C, T, V, M) with sample 0 the wave and sample 1, its only possible donor, the other.
     batch = torch.cat([clips[WAVE], clips[TWO_HAND_WAVE]]).permute(0, 3, 1, 2).unsqueeze(-1)
     result = mix(batch, generator=torch.Generator().manual_seed(SEED))
