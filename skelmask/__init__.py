@@ -1,28 +1,16 @@
 """skelmask: masking strategies for self-supervised skeleton-based action recognition.
 
-Maskers are ``nn.Module``s that decide which tokens of a ``(B, Tp, Vp, D)`` skeleton token grid an
-encoder sees; they drop into any masked autoencoder. See the README for a 30-second example.
+Maskers are ``nn.Module``s that decide which tokens of a skeleton token grid an encoder sees;
+they drop into any masked autoencoder. See the README for a 30-second example.
+
+The package root holds what a user imports first: the maskers, the losses, the skeleton
+layouts and the token helpers. The reference models, data readers and training engine live in
+``skelmask.models``, ``skelmask.data`` and ``skelmask.training``; the sampler in
+``skelmask.sampling``; the Poincaré-ball layer in ``skelmask.poincare``.
 """
 
 from __future__ import annotations
 
-from skelmask import distributed
-from skelmask.data import (
-    ReadReport,
-    SkeletonArrays,
-    SkeletonDataset,
-    SkeletonFileError,
-    generate_synthetic_actions,
-    load_msr_action3d,
-    load_npz,
-    load_ntu,
-    load_nw_ucla,
-    load_pku_mmd,
-    load_prepared,
-    load_pyskl,
-    save_prepared,
-    synthetic_splits,
-)
 from skelmask.layouts import SkeletonLayout, get_layout, list_layouts, register_layout
 from skelmask.losses import (
     CrossContrastLoss,
@@ -46,23 +34,9 @@ from skelmask.maskers import (
     RandomMasker,
     ScoreGuidedMasker,
     SkeleMix,
-    SkeleMixResult,
     mask_pool,
 )
-from skelmask.models import (
-    STGCN,
-    GINEncoder,
-    MAEOutput,
-    SkeleMixCLR,
-    SkeletonClassifier,
-    SkeletonEncoder,
-    SkeletonMAE,
-    SkeletonMAEModel,
-    create_mae,
-    encoder_state_from_mae,
-)
-from skelmask.poincare import PoincareEmbedding
-from skelmask.sampling import hide_top, num_hidden_tokens, score_priority, scores_to_logits
+from skelmask.sampling import num_hidden_tokens
 from skelmask.tokens import (
     MaskedTokens,
     MaskResult,
@@ -78,112 +52,44 @@ from skelmask.tokens import (
     unflatten_tokens,
     unpatchify,
 )
-from skelmask.training import (
-    CheckpointError,
-    DistributedContext,
-    EvalResult,
-    FinetuneConfig,
-    MetricLogger,
-    PretrainConfig,
-    ProbeConfig,
-    cleanup_distributed,
-    extract_features,
-    finetune,
-    knn_accuracy,
-    labelled_subset,
-    linear_probe,
-    load_checkpoint,
-    pretrain,
-    save_checkpoint,
-    seed_everything,
-    setup_distributed,
-)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "STGCN",
     "BodyPartMasker",
-    "CheckpointError",
     "CrossContrastLoss",
     "CrossMasker",
-    "DistributedContext",
-    "EvalResult",
-    "FinetuneConfig",
-    "GINEncoder",
     "GlobalAttentionMasker",
     "HyperbolicHierarchyMasker",
-    "MAEOutput",
     "MaskContext",
     "MaskResult",
     "MaskedReconstructionLoss",
     "MaskedTokens",
     "Masker",
-    "MetricLogger",
     "MoCoQueue",
     "MotionAwareMasker",
-    "PoincareEmbedding",
-    "PretrainConfig",
     "Priority",
-    "ProbeConfig",
     "RandomMasker",
-    "ReadReport",
     "ScaledCosineError",
     "ScoreGuidedMasker",
     "SkeleMix",
-    "SkeleMixCLR",
     "SkeleMixContrastLoss",
-    "SkeleMixResult",
-    "SkeletonArrays",
-    "SkeletonClassifier",
-    "SkeletonDataset",
-    "SkeletonEncoder",
-    "SkeletonFileError",
     "SkeletonLayout",
-    "SkeletonMAE",
-    "SkeletonMAEModel",
     "__version__",
-    "cleanup_distributed",
     "coordinate_target",
-    "create_mae",
-    "distributed",
-    "encoder_state_from_mae",
     "expand_mask",
-    "extract_features",
-    "finetune",
     "flatten_grid",
     "gather_tokens",
-    "generate_synthetic_actions",
     "get_layout",
-    "hide_top",
-    "knn_accuracy",
-    "labelled_subset",
-    "linear_probe",
     "list_layouts",
-    "load_checkpoint",
-    "load_msr_action3d",
-    "load_npz",
-    "load_ntu",
-    "load_nw_ucla",
-    "load_pku_mmd",
-    "load_prepared",
-    "load_pyskl",
     "mask_pool",
     "mask_result_from_bool",
     "motion_target",
     "normalize_patches",
     "num_hidden_tokens",
     "patchify",
-    "pretrain",
     "register_layout",
     "restore_tokens",
-    "save_checkpoint",
-    "save_prepared",
-    "score_priority",
-    "scores_to_logits",
-    "seed_everything",
-    "setup_distributed",
-    "synthetic_splits",
     "to_index_pair",
     "to_mae_mask",
     "token_positions",

@@ -137,3 +137,38 @@ def test_masker_page_has_its_paper_picture_example_and_defaults(page: Path) -> N
     assert f"](../images/maskers/{page.stem}.png)" in text
     assert "## Example" in text
     assert "## Defaults" in text
+
+
+# A reference that a user cannot follow: sections (§) of documents outside the package, bug ids
+# of an external specification, or files the user does not have.
+EXTERNAL_REFERENCE = re.compile(r"§|\bB\d+\b|peers\.md|ecosystem\.md|design contract")
+HACM_DEFECT = re.compile(r"\bH(\d+)\b")
+
+
+def package_texts() -> list[Path]:
+    return sorted((ROOT / "skelmask").rglob("*.py")) + sorted((ROOT / "examples").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", package_texts(), ids=lambda path: str(path.relative_to(ROOT)))
+def test_code_cites_nothing_a_user_does_not_have(path: Path) -> None:
+    bad = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if EXTERNAL_REFERENCE.search(line)
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_every_cited_hacm_defect_id_is_a_row_of_the_hacm_guide() -> None:
+    table = (DOCS / "hacm.md").read_text(encoding="utf-8")
+    defined = {int(match) for match in re.findall(r"^\| H(\d+) \|", table, flags=re.MULTILINE)}
+    assert defined == set(range(1, len(defined) + 1)), "defect ids must be numbered H1..Hn"
+    cited = {
+        (path.relative_to(ROOT), int(match))
+        for path in package_texts()
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if "hacm.md" in line or "rows H" in line or "row H" in line
+        for match in HACM_DEFECT.findall(line)
+    }
+    missing = sorted(f"{path}: H{number}" for path, number in cited if number not in defined)
+    assert not missing, missing

@@ -5,8 +5,7 @@ References:
       (the scaled cosine error, SCE).
     - SkeletonMAE: Yan et al., ICCV 2023, arXiv:2307.08476 (Sec. 3.2, "re-weighted cosine
       error", β = 2). Its printed formula puts ``1/|V̄|`` inside the power; its stated intent,
-      the mean similarity gap over masked joints, is GraphMAE's form, implemented here
-      (``peers.md`` §B.4).
+      the mean similarity gap over masked joints, is GraphMAE's form, implemented here.
 """
 
 from __future__ import annotations

@@ -208,7 +208,7 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
 
         Examples:
             >>> masker = HyperbolicHierarchyMasker(layout="msr-action3d", root_joints="trunk")
-            >>> masker.hierarchy_scores(torch.randn(2, 10, 20, 64)).shape
+            >>> masker.hierarchy_scores(0.1 * torch.randn(2, 10, 20, 64)).shape
             torch.Size([2, 10, 20])
         """
         batch, time_patches, joint_patches, width = tokens.shape

@@ -6,7 +6,7 @@ References:
       (mask token, re-mask before the decoder, scaled cosine error).
     - SkeletonMAE: Yan, Liu, Wei, Li, Li, Lin, "SkeletonMAE: Graph-based Masked Autoencoder for
       Skeleton Sequence Pre-training", ICCV 2023, arXiv:2307.08476. Its code was never
-      published; this follows the paper text (``peers.md`` §B).
+      published; this follows the paper text.
 """
 
 from __future__ import annotations
@@ -281,7 +281,7 @@ class SkeletonMAEModel(nn.Module):
     one seed) the scaled cosine error ended at 0.82 with re-masking and 0.29 without.
 
     The paper reconstructs the linearly embedded features; a learnable target invites collapse,
-    so the raw coordinates are the target here (``peers.md`` §B.4). Every parameter takes part
+    so the raw coordinates are the target here. Every parameter takes part
     in the loss, so DDP runs with ``find_unused_parameters=False``.
 
     Args:

@@ -78,7 +78,7 @@ class SkeletonMAE(nn.Module):
 
     Unlike HA-CM's official code the visible tokens of both cross-masking branches reach the
     decoder in their own slots, and the mask, the target and the decoder embeddings share one
-    time-major order (``hacm.md`` §1.15).
+    time-major order (``docs/hacm.md``, rows H1-H3).
 
     Args:
         encoder: The encoder; its geometry fixes ``T``, ``V``, ``C`` and ``t_patch``.

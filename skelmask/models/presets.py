@@ -98,7 +98,7 @@ def create_mae(
         ...     decoder_dim=8,
         ...     decoder_depth=1,
         ... )
-        >>> out = mae(torch.randn(2, 3, 8, 20, 1))  # (N, C, T, V, M)
+        >>> out = mae(0.1 * torch.randn(2, 3, 8, 20, 1))  # (N, C, T, V, M), metres
         >>> sorted(out.losses), out.pred.shape
         (['contrast', 'reconstruction'], torch.Size([2, 40, 12]))
     """
