@@ -40,6 +40,7 @@ from skelmask.data.prepared import (
     save_prepared,
 )
 from skelmask.data.synthetic import generate_synthetic_actions, synthetic_splits
+from skelmask.data.view import ViewJoints, normalize_view, view_joints
 
 __all__ = [
     "NTU_BENCHMARKS",
@@ -49,6 +50,7 @@ __all__ = [
     "SkeletonArrays",
     "SkeletonDataset",
     "SkeletonFileError",
+    "ViewJoints",
     "clean_ntu_sequence",
     "crop_and_resize",
     "generate_synthetic_actions",
@@ -59,6 +61,7 @@ __all__ = [
     "load_pku_mmd",
     "load_prepared",
     "load_pyskl",
+    "normalize_view",
     "ntu_split",
     "parse_ntu_name",
     "read_ntu_skeleton",
@@ -72,4 +75,5 @@ __all__ = [
     "shear",
     "shear_matrix",
     "synthetic_splits",
+    "view_joints",
 ]
