@@ -11,17 +11,16 @@ also an ordinary ``.npz`` that ``np.load`` reads. Its members:
 
 Files are written atomically: the archive goes to a temporary file in the destination folder, is
 flushed and fsynced, and then replaces the destination with ``os.replace``, so a crash leaves
-either the previous file or the new one, never a partial file.
+either the previous file or the new one, never a partial file. The file's permissions follow the
+umask, and temporary files left by a killed writer are removed by the next write of the same
+file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
-import os
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -29,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 import numpy.typing as npt
 
-from skelmask._atomic import fsync_folder
+from skelmask._atomic import atomic_write
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 
@@ -88,21 +87,8 @@ def save_prepared(
         "names": np.array(arrays.names, dtype=np.str_).reshape(len(arrays)),
         "header": np.array(header, dtype=np.str_),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "w+b") as handle:
-            _write_archive(handle, members)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    fsync_folder(path.parent)
+    with atomic_write(path) as handle:
+        _write_archive(handle, members)
     return path
 
 
