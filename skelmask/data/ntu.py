@@ -56,7 +56,14 @@ import numpy.typing as npt
 
 from skelmask.data._parallel import map_files
 from skelmask.data.arrays import SkeletonArrays
-from skelmask.data.errors import OnError, ReadReport, SkeletonFileError, check_on_error
+from skelmask.data.errors import (
+    BEYOND_FLOAT32,
+    OnError,
+    ReadReport,
+    SkeletonFileError,
+    check_on_error,
+    to_float32,
+)
 from skelmask.layouts import get_layout
 
 __all__ = [
@@ -243,8 +250,9 @@ def read_ntu_skeleton(path: str | Path) -> NTUSequence:
             empty; a count is not an integer; the frame count is below 1; a body count is
             negative or above ``MAX_BODIES_PER_FRAME``; a body info line does not have 10
             values; a joint count is not 25; a joint line does not have 12 numeric values or its
-            ``x y z`` are not finite; a body ID appears twice in a frame; the file ends early; or
-            non-blank text follows the last frame.
+            ``x y z`` are not finite float32 numbers (NaN, inf, or beyond ``±3.4e38``); a body
+            ID appears twice in a frame; the file ends early; or non-blank text follows the last
+            frame.
 
     Examples:
         >>> import os
@@ -325,7 +333,8 @@ def clean_ntu_sequence(
         when it changed nothing.
 
     Raises:
-        SkeletonFileError: ``"no skeleton"`` if no frame of the file holds a body.
+        SkeletonFileError: ``"no skeleton"`` if no frame of the file holds a body, or if a centred
+            coordinate overflows float32 (joints near ``±3.4e38``).
         ValueError: If ``max_bodies`` is not a positive integer.
 
     Examples:
@@ -373,7 +382,10 @@ def clean_ntu_sequence(
         notes.append(f"dropped {int((~kept).sum())} of {kept.size} frames without a body")
         joints, present = joints[kept], present[kept]
     first_actor = int(np.argmax(present[0]))
-    joints[present] -= joints[0, first_actor, layout.joint_index(_CENTER_JOINT)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        joints[present] -= joints[0, first_actor, layout.joint_index(_CENTER_JOINT)]
+    if not np.isfinite(joints).all():
+        raise SkeletonFileError(sequence.path, f"centred coordinates are {BEYOND_FLOAT32}")
     return joints, notes
 
 
@@ -597,13 +609,16 @@ class _Cursor:
         except ValueError:
             raise self._non_numeric(rows, first) from None
         xyz = values[:, :3]
-        bad = np.flatnonzero(~np.isfinite(xyz).all(axis=1))
+        single = to_float32(xyz)
+        bad = np.flatnonzero(~np.isfinite(single).all(axis=1))
         if bad.size:
+            finite = bool(np.isfinite(xyz[bad[0]]).all())
+            what = f"are {BEYOND_FLOAT32}" if finite else "must be finite"
             raise self.error(
-                f"joint x y z must be finite, got {' '.join(rows[bad[0]][:3])}",
+                f"joint x y z {what}, got {' '.join(rows[bad[0]][:3])}",
                 line=first + int(bad[0]),
             )
-        return xyz.astype(np.float32)
+        return single
 
     def _non_numeric(self, rows: list[list[str]], first: int) -> SkeletonFileError:
         for offset, row in enumerate(rows):
@@ -643,13 +658,16 @@ def _discard(
 
 def _noisy_spread_fraction(body: NTUBody) -> float:
     """Fraction of the body's frames whose x-spread exceeds ``SPREAD_RATIO`` × y-spread."""
-    spread = body.joints.max(axis=1) - body.joints.min(axis=1)  # (K, 3)
-    return float(np.mean(spread[:, 0] > SPREAD_RATIO * spread[:, 1]))
+    # Coordinates near the float32 limit overflow here; the comparison with inf is still valid.
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = body.joints.max(axis=1) - body.joints.min(axis=1)  # (K, 3)
+        return float(np.mean(spread[:, 0] > SPREAD_RATIO * spread[:, 1]))
 
 
 def _motion(body: NTUBody) -> float:
-    """Total variance over time of the body's joint coordinates."""
-    return float(body.joints.var(axis=0).sum())
+    """Total variance over time of the body's joint coordinates (inf for near-float32-limit data)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(body.joints.var(axis=0).sum())
 
 
 def _check_benchmark(benchmark: object) -> tuple[str, str]:
