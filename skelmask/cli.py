@@ -37,6 +37,7 @@ _PKU_BENCHMARKS = ("xsub", "xview")
 # minutes at 30 fps) is far beyond them, and a larger T is a typo that would need terabytes.
 MAX_FRAMES_LIMIT = 10_000
 _MAX_WORKERS = 1024
+_MAX_CLASSES = 1_000_000
 # A split name read from a file becomes part of an output file name: letters, digits, "_", "-"
 # and "." only, not first, so that it can never name another folder.
 _SPLIT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
@@ -131,6 +132,15 @@ def _build_parser() -> argparse.ArgumentParser:
     pyskl.add_argument(
         "--layout", type=_layout_name, default=None, help="layout name (default: by joint count)"
     )
+    pyskl.add_argument(
+        "--num-classes",
+        type=_class_count,
+        default=None,
+        help="the dataset's class count (default: the largest label + 1, labels without gaps)",
+    )
+    pyskl.add_argument(
+        "--max-frames", type=_frame_count, default=None, help="frames T (default: the longest)"
+    )
     pyskl.set_defaults(jobs=_pyskl_jobs)
 
     ucla = _add_dataset(datasets, "nw-ucla", "Northwestern-UCLA Multiview Action3D skeletons")
@@ -176,6 +186,10 @@ def _bounded_int(text: str, high: int) -> int:
 
 def _frame_count(text: str) -> int:
     return _bounded_int(text, MAX_FRAMES_LIMIT)
+
+
+def _class_count(text: str) -> int:
+    return _bounded_int(text, _MAX_CLASSES)
 
 
 def _worker_count(text: str) -> int:
@@ -286,8 +300,14 @@ def _npz_jobs(args: argparse.Namespace) -> list[_Job]:
 def _pyskl_jobs(args: argparse.Namespace) -> list[_Job]:
     from skelmask.data.formats import load_pyskl  # noqa: PLC0415
 
-    options: dict[str, str] = {} if args.layout is None else {"layout": args.layout}
-    read = functools.partial(load_pyskl, args.path, on_error=_on_error(args), **options)
+    read = functools.partial(
+        load_pyskl,
+        args.path,
+        layout=args.layout,
+        num_classes=args.num_classes,
+        max_frames=args.max_frames,
+        on_error=_on_error(args),
+    )
     return [(args.path.stem, {"dataset": "pyskl", "source": str(args.path)}, read)]
 
 

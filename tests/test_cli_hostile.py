@@ -205,3 +205,33 @@ def test_out_of_memory_is_one_line(
         "lower --max-frames or prepare fewer samples at once"
     )
     assert stderr.strip().splitlines() == [expected]
+
+
+def test_pyskl_outlier_label_fails_and_num_classes_skips_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    annotations = [
+        {
+            "frame_dir": name,
+            "label": label,
+            "total_frames": 4,
+            "keypoint": np.ones((1, 4, 25, 3), dtype=np.float16),
+        }
+        for name, label in (("a", 0), ("b", 10**12), ("c", 1))
+    ]
+    source = tmp_path / "outlier.pkl"
+    source.write_bytes(
+        pickle.dumps({"split": {"train": ["a", "b", "c"]}, "annotations": annotations})
+    )
+    out = tmp_path / "out"
+    argv = ["prepare", "pyskl", "--path", str(source), "--out", str(out), "--max-frames", "3"]
+    code, _, stderr = run(argv, capsys)
+    assert code == 1
+    assert "labels must cover 0..1000000000000 without a gap" in stderr
+    assert "0-1, 1000000000000" in stderr
+    assert not out.exists()
+    code, stdout, _ = run([*argv, "--num-classes", "2"], capsys)
+    assert code == 0
+    assert "'b': label 1000000000000 is outside [0, num_classes) = [0, 2)" in stdout
+    train = load_prepared(out / "outlier-train.npz")
+    assert (train.names, train.num_classes, train.data.shape[2]) == (["a", "c"], 2, 3)
