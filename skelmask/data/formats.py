@@ -23,15 +23,16 @@ harmless builtin containers; any other global is refused with a ``SkeletonFileEr
 from __future__ import annotations
 
 import io
+import math
 import pickle
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from skelmask.data._npy import NpyHeader, npy_member, open_archive, read_array, read_rows
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import (
     OnError,
@@ -45,8 +46,8 @@ from skelmask.layouts import get_layout
 __all__ = ["load_npz", "load_pyskl"]
 
 _NPZ_SPLITS = ("train", "test")
-# Samples checked at once: bounds the temporary arrays for NTU-120-sized files.
-_NPZ_CHUNK = 1024
+# Bytes of x read at once: bounds the temporaries (float32 copy, masks) whatever the file size.
+_NPZ_CHUNK_BYTES = 1 << 26
 _LAYOUT_BY_JOINTS = {25: "nturgb+d", 17: "coco", 18: "openpose"}
 
 
@@ -55,13 +56,20 @@ def load_npz(
 ) -> tuple[dict[str, SkeletonArrays], ReadReport]:
     """Loads a MAMP / CTR-GCN ``.npz`` file (``x_train``, ``y_train``, ``x_test``, ``y_test``).
 
+    ``x_<split>`` is streamed from the archive in chunks of samples straight into the output, so
+    the peak memory is about one copy of the output (``N·3·T·V·M`` float32) plus the labels;
+    every member's ``.npy`` header is checked against the bytes the archive stores before
+    anything is allocated, and no member is ever unpickled.
+
     Args:
         path: The ``.npz`` file. Either split may be absent, but each ``x_<split>`` needs its
             ``y_<split>`` and at least one split must be present.
         layout: Registered layout of the joints; ``D`` must equal ``M·V·3`` for its ``V``.
-        on_error: For a bad sample (a non-finite value, all zeros, a ``y`` row that is not
-            one-hot): ``"raise"`` the ``SkeletonFileError``, or ``"skip"`` it and list it
-            in the report. A bad file (unreadable, missing or mis-shaped arrays) always raises.
+        on_error: For a bad sample (a non-finite value or one beyond the float32 range, all
+            zeros, a ``y`` row that is not one-hot): ``"raise"`` the ``SkeletonFileError``, or
+            ``"skip"`` it and list it in the report. A bad file (not a zip archive, a member
+            that is truncated, corrupt, claims more bytes than are stored or holds Python
+            objects, missing or mis-shaped arrays) always raises.
 
     Returns:
         ``({"train": ..., "test": ...}, report)`` for the splits present: ``SkeletonArrays``
@@ -72,6 +80,7 @@ def load_npz(
     Raises:
         SkeletonFileError: For a bad file, and with ``on_error="raise"`` for the first bad
             sample; the message names the array key and the sample index.
+        MemoryError: Naming the file and the size, if the output cannot be allocated.
         ValueError: If ``on_error`` is invalid.
         KeyError: If ``layout`` is not registered.
 
@@ -88,45 +97,44 @@ def load_npz(
     """
     check_on_error(on_error)
     num_joints = get_layout(layout).num_joints
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise SkeletonFileError(path, f"cannot read the .npz file ({error})") from error
-    present = [split for split in _NPZ_SPLITS if f"x_{split}" in arrays or f"y_{split}" in arrays]
-    if not present:
-        raise SkeletonFileError(
-            path, f"no x_train/y_train or x_test/y_test arrays; found keys {sorted(arrays)}"
-        )
-    num_classes: int | None = None
     report = ReadReport()
     result: dict[str, SkeletonArrays] = {}
-    for split in present:
-        x_key, y_key = f"x_{split}", f"y_{split}"
-        for key in (x_key, y_key):
-            if key not in arrays:
-                raise SkeletonFileError(path, f"{key} is missing (found keys {sorted(arrays)})")
-        x, y = arrays[x_key], arrays[y_key]
-        persons = _npz_persons(path, x_key, x, num_joints, layout)
-        if not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
-            raise SkeletonFileError(path, f"{y_key} must hold numbers, got dtype {y.dtype}")
-        if y.ndim != 2 or len(y) != len(x):
+    with open_archive(path) as archive:
+        members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+        present = [
+            split for split in _NPZ_SPLITS if f"x_{split}" in members or f"y_{split}" in members
+        ]
+        if not present:
             raise SkeletonFileError(
-                path, f"{y_key} must have shape (N, num_classes) with N = {len(x)}, got {y.shape}"
+                path, f"no x_train/y_train or x_test/y_test arrays; found keys {sorted(members)}"
             )
-        if num_classes is not None and y.shape[1] != num_classes:
-            raise SkeletonFileError(
-                path, f"{y_key} has {y.shape[1]} classes but the other split has {num_classes}"
-            )
-        num_classes = int(y.shape[1])
-        if num_classes < 1:
-            raise SkeletonFileError(path, f"{y_key} has no class column, shape {y.shape}")
-        result[split] = _npz_split(path, split, x, y, num_joints, persons, layout, on_error, report)
+        num_classes: int | None = None
+        for split in present:
+            x_key, y_key = f"x_{split}", f"y_{split}"
+            for key in (x_key, y_key):
+                if key not in members:
+                    raise SkeletonFileError(
+                        path, f"{key} is missing (found keys {sorted(members)})"
+                    )
+            with npy_member(path, archive, members[y_key]) as (y_header, stream):
+                y = read_array(path, members[y_key], y_header, stream)
+            with npy_member(path, archive, members[x_key]) as (x_header, stream):
+                persons = _npz_persons(path, x_key, x_header, num_joints, layout)
+                _check_npz_labels(path, y_key, y, x_header.shape[0], num_classes)
+                num_classes = int(y.shape[1])
+                result[split] = _npz_split(
+                    _NpzSplit(path, split, members[x_key], x_header, stream, y),
+                    num_joints,
+                    persons,
+                    layout,
+                    on_error,
+                    report,
+                )
     return result, report
 
 
-def _npz_persons(path: str | Path, key: str, x: npt.NDArray[Any], joints: int, layout: str) -> int:
-    if x.ndim != 3 or min(x.shape[1:]) < 1:
+def _npz_persons(path: str | Path, key: str, x: NpyHeader, joints: int, layout: str) -> int:
+    if len(x.shape) != 3 or min(x.shape[1:]) < 1:
         raise SkeletonFileError(path, f"{key} must have shape (N, T, M·V·3), got {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise SkeletonFileError(path, f"{key} must hold real numbers, got dtype {x.dtype}")
@@ -140,55 +148,115 @@ def _npz_persons(path: str | Path, key: str, x: npt.NDArray[Any], joints: int, l
     return int(values // (joints * 3))
 
 
+def _check_npz_labels(
+    path: str | Path, key: str, y: npt.NDArray[Any], samples: int, num_classes: int | None
+) -> None:
+    if not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
+        raise SkeletonFileError(path, f"{key} must hold numbers, got dtype {y.dtype}")
+    if y.ndim != 2 or len(y) != samples:
+        raise SkeletonFileError(
+            path, f"{key} must have shape (N, num_classes) with N = {samples}, got {y.shape}"
+        )
+    if num_classes is not None and y.shape[1] != num_classes:
+        raise SkeletonFileError(
+            path, f"{key} has {y.shape[1]} classes but the other split has {num_classes}"
+        )
+    if y.shape[1] < 1:
+        raise SkeletonFileError(path, f"{key} has no class column, shape {y.shape}")
+
+
+class _NpzSplit(NamedTuple):
+    """One split of an npz file: ``x`` as an open member stream, ``y`` in memory."""
+
+    path: str | Path
+    split: str
+    member: str
+    x: NpyHeader
+    stream: IO[bytes]
+    y: npt.NDArray[Any]
+
+
 def _npz_split(
-    path: str | Path,
-    split: str,
-    x: npt.NDArray[Any],
-    y: npt.NDArray[Any],
+    source: _NpzSplit,
     joints: int,
     persons: int,
     layout: str,
     on_error: OnError,
     report: ReadReport,
 ) -> SkeletonArrays:
-    """Validates one split sample by sample and reorders it to ``(N, 3, T, V, M)``."""
-    num_samples, frames, _ = x.shape
+    """Validates one split chunk by chunk, writing kept samples to ``(N, 3, T, V, M)`` in place."""
+    path, split, y = source.path, source.split, source.y
+    num_samples, frames, values = source.x.shape
+    data = _allocate(path, source.member, (num_samples, 3, frames, joints, persons))
+    whole = (
+        read_array(path, source.member, source.x, source.stream)
+        if source.x.fortran_order  # rare: cannot be streamed by samples
+        else None
+    )
+    rows = max(1, _NPZ_CHUNK_BYTES // (frames * values * source.x.dtype.itemsize))
     keep: list[int] = []
     lengths: list[int] = []
-    for begin in range(0, num_samples, _NPZ_CHUNK):
-        xs = np.asarray(x[begin : begin + _NPZ_CHUNK], dtype=np.float32)
-        ys = np.asarray(y[begin : begin + _NPZ_CHUNK])
+    for begin in range(0, num_samples, rows):
+        count = min(rows, num_samples - begin)
+        raw = (
+            whole[begin : begin + count]
+            if whole is not None
+            else read_rows(path, source.member, source.x, source.stream, count)
+        )
+        xs = to_float32(raw)  # values beyond float32 become inf and are rejected below
+        del raw
+        ys = y[begin : begin + count]
         finite = np.asarray(np.isfinite(xs).all(axis=(1, 2)))
         frame_used = np.asarray((xs != 0.0).any(axis=2))  # (n, T)
         nonzero = np.asarray(frame_used.any(axis=1))
         last = frames - np.argmax(frame_used[:, ::-1], axis=1)
         with np.errstate(invalid="ignore"):
             one_hot = np.asarray(((ys == 0) | (ys == 1)).all(axis=1) & (ys.sum(axis=1) == 1))
-        for offset in range(len(xs)):
+        good: list[int] = []
+        for offset in range(count):
             index = begin + offset
             report.read += 1
             if not finite[offset]:
-                reason = f"x_{split}[{index}]: non-finite value (NaN or inf)"
+                reason = (
+                    f"x_{split}[{index}]: non-finite value (NaN, inf, or beyond the float32 range)"
+                )
             elif not one_hot[offset]:
                 reason = f"y_{split}[{index}]: row is not one-hot: {ys[offset].tolist()[:10]}"
             elif not nonzero[offset]:
                 reason = f"x_{split}[{index}]: sample is all zeros"
             else:
-                keep.append(index)
-                lengths.append(int(last[offset]))
+                good.append(offset)
                 continue
             report.add_error(SkeletonFileError(path, reason), on_error)
+        first = len(keep)
+        data[first : first + len(good)] = (
+            xs[good].reshape(len(good), frames, persons, joints, 3).transpose(0, 4, 1, 3, 2)
+        )
+        keep.extend(begin + offset for offset in good)
+        lengths.extend(int(last[offset]) for offset in good)
+    if len(keep) < num_samples:  # shrink in place: a copy would double the peak
+        data.resize((len(keep), *data.shape[1:]), refcheck=False)
+    report.kept += len(keep)
     kept = np.asarray(keep, dtype=np.int64)
-    data = np.asarray(x[kept], dtype=np.float32).reshape(len(kept), frames, persons, joints, 3)
-    report.kept += len(kept)
     return SkeletonArrays(
-        data=np.ascontiguousarray(data.transpose(0, 4, 1, 3, 2)),
+        data=data,
         labels=np.argmax(np.asarray(y[kept]), axis=1).astype(np.int64),
         lengths=np.asarray(lengths, dtype=np.int64),
         layout=layout,
         num_classes=int(y.shape[1]),
         names=[f"{split}_{i}" for i in keep],
     )
+
+
+def _allocate(path: str | Path, member: str, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    try:
+        return np.empty(shape, dtype=np.float32)
+    except MemoryError as error:
+        size = math.prod(shape) * 4 / 2**30
+        raise MemoryError(
+            f"{path}: the output of {member}, float32 {shape}, needs {size:.1f} GiB, more than "
+            "is available"
+        ) from error
 
 
 def load_pyskl(

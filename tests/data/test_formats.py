@@ -107,7 +107,7 @@ def test_npz_bad_samples_skip(tmp_path: Path) -> None:
     assert report.read == 4
     assert report.kept == 1
     assert report.rejected == [
-        f"{path}: x_train[1]: non-finite value (NaN or inf)",
+        f"{path}: x_train[1]: non-finite value (NaN, inf, or beyond the float32 range)",
         f"{path}: y_train[2]: row is not one-hot: [0.0, 1.0, 1.0, 0.0, 0.0]",
         f"{path}: x_train[3]: sample is all zeros",
     ]
