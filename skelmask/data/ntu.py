@@ -44,6 +44,7 @@ drops them, as the published benchmark numbers do.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -404,7 +405,10 @@ def load_ntu(
 
     Args:
         root: Folder searched recursively for ``*.skeleton`` files (e.g. the extracted
-            ``nturgb+d_skeletons/`` of NTU-60, or of both NTU-120 archives).
+            ``nturgb+d_skeletons/`` of NTU-60, or of both NTU-120 archives). Symbolic links to
+            folders are followed, each folder is searched once (so a link loop ends), and a
+            ``*.skeleton`` entry that is not a regular file (a broken link, a folder) or a folder
+            that cannot be listed is reported like an unusable file.
         benchmark: One of ``NTU_BENCHMARKS``. Files outside its dataset (e.g. action 61 or
             later under NTU-60) are left out without being read or reported.
         max_frames: Frames ``T`` of the output; longer sequences are resampled to ``T``
@@ -448,14 +452,14 @@ def load_ntu(
     folder = Path(root)
     if not folder.is_dir():
         raise FileNotFoundError(f"NTU RGB+D skeleton folder not found: {folder}")
-    paths = sorted(
-        (path for path in folder.rglob(f"*{_SUFFIX}") if path.is_file()),
-        key=lambda path: (path.name, str(path)),
-    )
-    if not paths:
+    paths, unusable = _find_skeleton_files(folder)
+    if not paths and not unusable:
         raise FileNotFoundError(f"no *{_SUFFIX} files under {folder}")
     excluded = _missing_names(missing)
     report = ReadReport()
+    for path, reason in unusable:
+        report.read += 1
+        report.add_error(SkeletonFileError(path, reason), on_error)
     selected: list[tuple[Path, NTUName, Literal["train", "test"]]] = []
     seen: dict[str, Path] = {}
     for path in paths:
@@ -507,6 +511,52 @@ def load_ntu(
         for split, group in samples.items()
     }
     return splits, report
+
+
+def _find_skeleton_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The ``*.skeleton`` files under ``folder``, and the entries found that cannot be read.
+
+    Symbolic links to folders are followed (archives are often extracted elsewhere and linked
+    in); every folder is searched once, however many links lead to it, so a link loop ends.
+    A ``*.skeleton`` entry that is not a readable regular file (a broken link, a folder) and a
+    folder that cannot be listed are returned with the reason. Files are sorted by name, then
+    path.
+    """
+    found: list[Path] = []
+    unusable: list[tuple[Path, str]] = []
+    root_status = folder.stat()
+    searched = {(root_status.st_dev, root_status.st_ino)}
+
+    def unlistable(error: OSError) -> None:
+        unusable.append((Path(str(error.filename)), f"cannot list the folder ({error.strerror})"))
+
+    for top, folders, files in os.walk(folder, followlinks=True, onerror=unlistable):
+        kept = []
+        for name in sorted(folders):
+            try:
+                status = (Path(top) / name).stat()
+            except OSError as error:
+                unusable.append((Path(top) / name, f"cannot open the folder ({error.strerror})"))
+                continue
+            if (status.st_dev, status.st_ino) not in searched:
+                searched.add((status.st_dev, status.st_ino))
+                kept.append(name)
+            if name.endswith(_SUFFIX):
+                unusable.append((Path(top) / name, "a folder, not a skeleton file"))
+        folders[:] = kept
+        for name in files:
+            path = Path(top) / name
+            if not name.endswith(_SUFFIX):
+                continue
+            if path.is_file():
+                found.append(path)
+            elif path.is_symlink() and not path.exists():
+                unusable.append((path, f"a broken symbolic link to {os.readlink(path)}"))
+            else:
+                unusable.append((path, "not a regular file"))
+    found.sort(key=lambda path: (path.name, str(path)))
+    unusable.sort(key=lambda entry: str(entry[0]))
+    return found, unusable
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -566,3 +567,51 @@ def test_coordinates_that_overflow_float32_when_centred_are_rejected(root: Path)
     assert all(np.isfinite(arrays.data).all() for arrays in splits.values())
     with pytest.raises(SkeletonFileError, match=re.escape(f"{path}: centred coordinates")):
         load_ntu(root, benchmark="ntu60-xsub", on_error="raise")
+
+
+# --- folders reached through symbolic links -----------------------------------------------------
+
+posix_links = pytest.mark.skipif(os.name != "posix", reason="symbolic links need POSIX here")
+
+
+@posix_links
+def test_symlinked_folders_are_followed_once(root: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "nturgb+d_skeletons_s018_to_s032"
+    write_skeleton(elsewhere, "S003C001P002R001A005", single(person(12, seed=7)))
+    (root / "second_archive").symlink_to(elsewhere, target_is_directory=True)
+    (root / "part0" / "loop").symlink_to(root, target_is_directory=True)  # a link loop
+    (root / "alias").symlink_to(root / "part1", target_is_directory=True)  # the same folder twice
+    splits, report = load_ntu(root, benchmark="ntu60-xsub")
+    assert (report.read, report.kept, report.rejected) == (3, 3, [])
+    assert splits["train"].names == ["S001C001P001R001A001", "S003C001P002R001A005"]
+    assert splits["test"].names == ["S002C002P003R002A002"]
+
+
+@posix_links
+def test_entries_that_are_not_skeleton_files_are_reported(root: Path, tmp_path: Path) -> None:
+    broken = root / "S003C001P002R001A005.skeleton"
+    broken.symlink_to(tmp_path / "unmounted" / "S003C001P002R001A005.skeleton")
+    folder = root / "S003C001P002R001A006.skeleton"
+    folder.mkdir()
+    _, report = load_ntu(root, benchmark="ntu60-xsub")
+    assert (report.read, report.kept) == (4, 2)
+    assert report.rejected == [
+        f"{broken}: a broken symbolic link to {tmp_path / 'unmounted' / broken.name}",
+        f"{folder}: a folder, not a skeleton file",
+    ]
+    with pytest.raises(SkeletonFileError, match="a broken symbolic link"):
+        load_ntu(root, benchmark="ntu60-xsub", on_error="raise")
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions, not root"
+)
+def test_a_folder_that_cannot_be_listed_is_reported(root: Path) -> None:
+    locked = root / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        _, report = load_ntu(root, benchmark="ntu60-xsub")
+    finally:
+        locked.chmod(0o755)
+    assert report.rejected == [f"{locked}: cannot list the folder (Permission denied)"]
