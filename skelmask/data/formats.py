@@ -47,7 +47,7 @@ __all__ = ["load_npz", "load_pyskl"]
 
 _NPZ_SPLITS = ("train", "test")
 # Bytes of x read at once: bounds the temporaries (float32 copy, masks) whatever the file size.
-_NPZ_CHUNK_BYTES = 1 << 26
+_NPZ_CHUNK_BYTES = 1 << 24
 _LAYOUT_BY_JOINTS = {25: "nturgb+d", 17: "coco", 18: "openpose"}
 
 
@@ -229,9 +229,11 @@ def _npz_split(
                 continue
             report.add_error(SkeletonFileError(path, reason), on_error)
         first = len(keep)
-        data[first : first + len(good)] = (
-            xs[good].reshape(len(good), frames, persons, joints, 3).transpose(0, 4, 1, 3, 2)
-        )
+        kept_rows = xs if len(good) == count else xs[good]  # no copy when every sample is kept
+        data[first : first + len(good)] = kept_rows.reshape(
+            len(good), frames, persons, joints, 3
+        ).transpose(0, 4, 1, 3, 2)
+        del kept_rows
         keep.extend(begin + offset for offset in good)
         lengths.extend(int(last[offset]) for offset in good)
     if len(keep) < num_samples:  # shrink in place: a copy would double the peak
