@@ -74,16 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_benchmark(Path(args.out), prefix, metadata, splits, report, sys.stdout)
     except (OSError, ValueError) as error:
         # SkeletonFileError (a ValueError) already names the file and line; no traceback needed.
-        print(f"skelmask prepare: error: {error}", file=sys.stderr)
+        _print_error(str(error))
         return 1
     except MemoryError as error:
-        print(
-            f"skelmask prepare: error: out of memory ({str(error) or 'no details'}); lower "
-            "--max-frames or prepare fewer samples at once",
-            file=sys.stderr,
+        _print_error(
+            f"out of memory ({str(error) or 'no details'}); lower --max-frames or prepare fewer "
+            "samples at once"
         )
         return 1
     return 0
+
+
+def _print_error(message: str) -> None:
+    """One line on stderr, whatever line breaks the message (e.g. from pickle) contains."""
+    print(f"skelmask prepare: error: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -352,7 +356,8 @@ def _write_benchmark(
 
     Every output name is checked before the first file is written (see ``_output_paths``).
     """
-    paths = _output_paths(out, prefix, list(splits))
+    source = str(metadata.get("source", metadata.get("root", prefix)))
+    paths = _output_paths(out, prefix, list(splits), source)
     print(f"{prefix}: {report.summary()}", file=stream)
     report_record = {
         "read": report.read,
@@ -372,19 +377,19 @@ def _write_benchmark(
         )
 
 
-def _output_paths(out: Path, prefix: str, splits: list[str]) -> list[Path]:
+def _output_paths(out: Path, prefix: str, splits: list[str], source: str) -> list[Path]:
     """``OUT/<prefix>-<split>.npz`` per split, refusing any name that could leave ``out``.
 
     Raises:
-        ValueError: Naming the split, if a split name is not letters, digits, ``_``, ``-`` and
-            ``.`` (not first), or if two names differ only in case (they would be one file on
-            case-insensitive file systems).
+        ValueError: Naming ``source`` and the split, if a split name is not letters, digits,
+            ``_``, ``-`` and ``.`` (not first), or if two names differ only in case (they would
+            be one file on case-insensitive file systems).
     """
     bad = [split for split in splits if _SPLIT_NAME.fullmatch(split) is None]
     if bad:
         raise ValueError(
-            f"split name {bad[0]!r} cannot be part of an output file name (allowed: letters, "
-            "digits, '_', '-' and '.', not first); nothing was written"
+            f"{source}: split name {bad[0]!r} cannot be part of an output file name (allowed: "
+            "letters, digits, '_', '-' and '.', not first); nothing was written"
         )
     names = [f"{prefix}-{split}.npz" for split in splits]
     folded: dict[str, str] = {}
@@ -392,7 +397,8 @@ def _output_paths(out: Path, prefix: str, splits: list[str]) -> list[Path]:
         other = folded.setdefault(name.casefold(), name)
         if other != name:
             raise ValueError(
-                f"output names {other!r} and {name!r} differ only in case; nothing was written"
+                f"{source}: output names {other!r} and {name!r} differ only in case; nothing "
+                "was written"
             )
     paths = [out / name for name in names]
     for path in paths:  # the prefix is fixed or a file's stem: one plain name, never a folder

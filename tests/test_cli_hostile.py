@@ -70,7 +70,7 @@ def test_pyskl_split_names_never_leave_out(
     before = snapshot(tmp_path)
     code, _, stderr = run(["prepare", "pyskl", "--path", str(source), "--out", str(out)], capsys)
     assert code == 1
-    assert f"split name {hostile!r} cannot be part of an output file name" in stderr
+    assert f"{source}: split name {hostile!r} cannot be part of an output file name" in stderr
     assert "nothing was written" in stderr
     assert len(stderr.strip().splitlines()) == 1
     assert snapshot(tmp_path) == before  # not even the good split, not even --out
@@ -235,3 +235,17 @@ def test_pyskl_outlier_label_fails_and_num_classes_skips_it(
     assert "'b': label 1000000000000 is outside [0, num_classes) = [0, 2)" in stdout
     train = load_prepared(out / "outlier-train.npz")
     assert (train.names, train.num_classes, train.data.shape[2]) == (["a", "c"], 2, 3)
+
+
+def test_a_multi_line_error_is_printed_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "persistent.pkl"
+    source.write_bytes(b"Pfoo\n.")  # pickle's message for this spans two lines
+    code, _, stderr = run(
+        ["prepare", "pyskl", "--path", str(source), "--out", str(tmp_path)], capsys
+    )
+    assert code == 1
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"skelmask prepare: error: {source}: cannot unpickle: A load")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -24,13 +25,41 @@ import numpy.typing as npt
 
 from skelmask.data.errors import SkeletonFileError
 
-__all__ = ["NpyHeader", "npy_member", "open_archive", "read_array", "read_npy_header", "read_rows"]
+__all__ = [
+    "ZIP_ERRORS",
+    "NpyHeader",
+    "npy_member",
+    "open_archive",
+    "read_array",
+    "read_npy_header",
+    "read_rows",
+]
 
 # zlib's deflate expands at most 1032:1 (its technical limit); a larger claim is a lie.
 _DEFLATE_MAX_RATIO = 1032
 _SLACK = 1 << 16
 _READ_CHUNK = 1 << 24  # bytes per readinto call: ZipExtFile reads through a temporary bytes
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError)
+# What zipfile raises on damaged archives: RuntimeError for a member flagged as encrypted,
+# NotImplementedError for an unknown compression method.
+ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+)
+_HEADER_ERRORS = (
+    ValueError,
+    SyntaxError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    RecursionError,
+    tokenize.TokenError,
+)
 
 
 class NpyHeader(NamedTuple):
@@ -50,7 +79,7 @@ def open_archive(path: str | Path) -> zipfile.ZipFile:
     """Opens a zip archive; ``SkeletonFileError`` when it is not one or cannot be read."""
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, *_ZIP_ERRORS) as error:
+    except (ValueError, *ZIP_ERRORS) as error:
         raise SkeletonFileError(path, f"cannot read the .npz file: {error}") from error
 
 
@@ -70,7 +99,8 @@ def read_npy_header(path: str | Path, name: str, stream: IO[bytes]) -> NpyHeader
         if version not in readers:
             raise ValueError(f".npy format version {version} is not 1.0 or 2.0")
         shape, fortran_order, dtype = readers[version](stream)
-    except (ValueError, SyntaxError, *_ZIP_ERRORS) as error:
+    # numpy parses the header with tokenize and ast.literal_eval: garbage raises any of these.
+    except (*_HEADER_ERRORS, *ZIP_ERRORS) as error:
         raise SkeletonFileError(path, f"{name} has no valid .npy header: {error}") from error
     if dtype.hasobject:
         raise SkeletonFileError(
@@ -109,7 +139,7 @@ def npy_member(
                     f"{max(stored, 0)} bytes are stored",
                 )
             yield header, stream
-    except _ZIP_ERRORS as error:
+    except ZIP_ERRORS as error:
         raise SkeletonFileError(path, f"cannot read member {name}: {error}") from error
 
 

@@ -516,6 +516,18 @@ def _codecs_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -
 
 
 _ALLOWED_GLOBALS = _allowed_globals()
+# What damaged pickle bytes raise besides UnpicklingError (a FRAME length beyond the address
+# space is an OverflowError, deep nesting a RecursionError, a bad memo index a KeyError, an
+# unknown codec for _codecs.encode a LookupError).
+_PICKLE_ERRORS = (
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    LookupError,
+    OverflowError,
+    RecursionError,
+)
 
 
 def _unpickle(path: str | Path) -> object:
@@ -527,8 +539,13 @@ def _unpickle(path: str | Path) -> object:
         return _RestrictedUnpickler(io.BytesIO(data)).load()
     except pickle.UnpicklingError as error:
         raise SkeletonFileError(path, f"cannot unpickle: {error}") from error
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except _PICKLE_ERRORS as error:
         raise SkeletonFileError(path, f"not a valid pickle ({error})") from error
+    except MemoryError as error:
+        raise MemoryError(
+            f"{path}: unpickling its {len(data)} bytes needs more memory than is available (a "
+            "damaged length field can claim any size)"
+        ) from error
 
 
 def _pyskl_sample(

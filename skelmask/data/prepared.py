@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from skelmask._atomic import atomic_write
-from skelmask.data._npy import npy_member, read_array, read_npy_header
+from skelmask.data._npy import ZIP_ERRORS, npy_member, read_array, read_npy_header
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 
@@ -298,7 +298,7 @@ def _read_archive(
         raise FileNotFoundError(f"prepared file not found: {path}")
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
+    except (ValueError, *ZIP_ERRORS) as error:
         raise SkeletonFileError(path, _not_a_zip_reason(path, error)) from error
     with archive:
         present = set(archive.namelist())
@@ -373,6 +373,10 @@ def _map_data(path: Path, identity: FileIdentity) -> npt.NDArray[np.float32]:
             "rewrite the file with save_prepared",
         )
     file_size = path.stat().st_size
+    if not 0 <= info.header_offset < file_size:
+        raise SkeletonFileError(
+            path, f"truncated or corrupt prepared file: data.npy starts at {info.header_offset}"
+        )
     with path.open("rb") as handle:
         handle.seek(info.header_offset)
         local = handle.read(_LOCAL_HEADER.size)

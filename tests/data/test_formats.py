@@ -535,3 +535,30 @@ def test_pyskl_max_frames_resamples_and_unlisted_samples_do_not_pad(tmp_path: Pa
     assert report.cleaned == ["b: resampled 10 frames to 5"]
     with pytest.raises(ValueError, match="max_frames must be None or an int >= 1, got 0"):
         load_pyskl(path, max_frames=0)
+
+
+# --- damaged pickles found by fuzzing (tests/data/test_fuzz_readers.py) --------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        # A FRAME opcode claiming 2**64 - 1 bytes: OverflowError inside pickle.
+        (b"\x80\x04\x95" + (2**64 - 1).to_bytes(8, "little") + b".", "FRAME length exceeds"),
+        # _codecs.encode asked for an unknown codec: LookupError.
+        (
+            pickle.dumps({"split": {}, "annotations": [b"abc"]}, protocol=2).replace(
+                b"latin1", b"matin1"
+            ),
+            r"not a valid pickle \(unknown encoding: matin1\)",
+        ),
+        # A persistent id: pickle's message spans two lines.
+        (b"Pfoo\n.", "cannot unpickle: A load persistent id instruction"),
+    ],
+)
+def test_pyskl_damaged_pickles_are_file_errors(tmp_path: Path, data: bytes, match: str) -> None:
+    path = tmp_path / "damaged.pkl"
+    path.write_bytes(data)
+    with pytest.raises(SkeletonFileError, match=match) as info:
+        load_pyskl(path, on_error="skip")
+    assert info.value.path == str(path)

@@ -283,3 +283,36 @@ def test_foreign_files_are_refused_without_pickle_advice(tmp_path: Path, case: s
     if case == "object arrays":
         with pytest.raises(SkeletonFileError, match="holds Python objects"):
             load_npz(path)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"{'descr': '<f8', 'fortran_order': False,('shape': (4, 12, 150), }",  # tokenize error
+        b"{'descr': [1, 2], 'fortran_order': False, 'shape': (4, 12, 150), }",  # TypeError
+        b"{'descr': '<f8', 'fortran_order': False, 'shape': (4, 12, 150)",  # unclosed
+    ],
+)
+def test_npy_headers_that_numpy_cannot_parse_are_file_errors(tmp_path: Path, header: bytes) -> None:
+    padded = header + b" " * (-(len(header) + 11) % 64) + b"\n"
+    member = b"\x93NUMPY\x01\x00" + len(padded).to_bytes(2, "little") + padded + bytes(64)
+    path = write_members(
+        tmp_path / "bad.npz",
+        {"x_train": member, "y_train": array_bytes(np.eye(3)[:2])},
+        zipfile.ZIP_STORED,
+    )
+    with pytest.raises(SkeletonFileError, match=r"x_train\.npy has no valid \.npy header"):
+        load_npz(path, on_error="skip")
+
+
+def test_a_data_member_offset_outside_the_file_is_a_file_error(tmp_path: Path) -> None:
+    path = save_prepared(tmp_path / "train.npz", arrays_with({}))
+    data = bytearray(path.read_bytes())
+    # The central directory entry of data.npy (the first member) stores its local header offset
+    # at byte 42 of the entry; point it past the end of the file.
+    entry = data.rfind(b"PK\x01\x02", 0, data.find(b"data.npy", len(data) // 2) + 1)
+    data[entry + 42 : entry + 46] = (len(data) + 10).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(SkeletonFileError) as info:
+        load_prepared(path)
+    assert str(info.value).startswith(f"{path}: ")
