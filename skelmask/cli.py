@@ -4,14 +4,22 @@ Each ``prepare`` subcommand reads a raw dataset with its skelmask reader, prints
 kept, rejected and cleaned, and writes one prepared file per benchmark and split
 (``skelmask.data.prepared.save_prepared``) into ``--out``. See ``docs/data.md``.
 
-Exit status: 0 on success; 1 when reading fails (a missing folder, or with ``--on-error raise``
-the first unusable file, named with its line on stderr); 2 for a usage error.
+Exit status: 0 on success; 1 when reading or writing fails (a missing folder, an unusable
+container file, with ``--on-error raise`` the first unusable file, named with its line on stderr,
+or output names that cannot be used); 2 for a usage error (checked before any input is read,
+the ``--out`` folder included).
+
+Nothing is written outside ``--out``: output file names are built from fixed prefixes and split
+names, and a split name read from a file (pyskl) that is not a plain file-name part is refused
+before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +33,14 @@ __all__ = ["main"]
 
 _NTU_BENCHMARKS = {"ntu60": ("xsub", "xview"), "ntu120": ("xsub", "xset")}
 _PKU_BENCHMARKS = ("xsub", "xview")
+# Frames of a sample: NTU, PKU-MMD and NW-UCLA samples are a few hundred frames; 10,000 (five
+# minutes at 30 fps) is far beyond them, and a larger T is a typo that would need terabytes.
+MAX_FRAMES_LIMIT = 10_000
+_MAX_WORKERS = 1024
+_MAX_CLASSES = 1_000_000
+# A split name read from a file becomes part of an output file name: letters, digits, "_", "-"
+# and "." only, not first, so that it can never name another folder.
+_SPLIT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 _Splits = dict[str, SkeletonArrays]
 # One benchmark to prepare: its file-name prefix, its metadata and how to read it.
@@ -48,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
+        _check_out(args)
         jobs: list[_Job] = args.jobs(args)
     except SystemExit as exit_request:  # argparse exits for --help (0) and usage errors (2)
         return exit_request.code if isinstance(exit_request.code, int) else 2
@@ -57,9 +74,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             _write_benchmark(Path(args.out), prefix, metadata, splits, report, sys.stdout)
     except (OSError, ValueError) as error:
         # SkeletonFileError (a ValueError) already names the file and line; no traceback needed.
-        print(f"skelmask prepare: error: {error}", file=sys.stderr)
+        _print_error(str(error))
+        return 1
+    except MemoryError as error:
+        _print_error(
+            f"out of memory ({str(error) or 'no details'}); lower --max-frames or prepare fewer "
+            "samples at once"
+        )
         return 1
     return 0
+
+
+def _print_error(message: str) -> None:
+    """One line on stderr, whatever line breaks the message (e.g. from pickle) contains."""
+    print(f"skelmask prepare: error: {' '.join(message.split())}", file=sys.stderr)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -79,7 +107,7 @@ def _build_parser() -> argparse.ArgumentParser:
         ntu.add_argument("--root", type=Path, required=True, help="folder of .skeleton files")
         ntu.add_argument("--benchmarks", default=",".join(benchmarks), help="comma-separated")
         ntu.add_argument(
-            "--max-frames", type=_positive_int, default=300, help="frames T (default 300)"
+            "--max-frames", type=_frame_count, default=300, help="frames T (default 300)"
         )
         ntu.add_argument(
             "--missing",
@@ -87,29 +115,42 @@ def _build_parser() -> argparse.ArgumentParser:
             help="'builtin' (recommended: the authors' list of samples with missing skeletons) "
             "or a file of sample names to leave out; default: read every file",
         )
-        ntu.set_defaults(jobs=_ntu_jobs, choices=benchmarks, command_parser=ntu)
+        ntu.set_defaults(jobs=_ntu_jobs, choices=benchmarks)
 
     pku = _add_dataset(datasets, "pku-mmd", "PKU-MMD skeleton/, label/ and split lists")
     pku.add_argument("--root", type=Path, required=True, help="the phase's folder")
     pku.add_argument("--phase", type=int, choices=(1, 2), default=1)
     pku.add_argument("--benchmarks", default=",".join(_PKU_BENCHMARKS), help="comma-separated")
-    pku.add_argument("--max-frames", type=_positive_int, default=300, help="frames T (default 300)")
-    pku.set_defaults(jobs=_pku_jobs, choices=_PKU_BENCHMARKS, command_parser=pku)
+    pku.add_argument("--max-frames", type=_frame_count, default=300, help="frames T (default 300)")
+    pku.set_defaults(jobs=_pku_jobs, choices=_PKU_BENCHMARKS)
 
     npz = _add_dataset(datasets, "npz", "MAMP / CTR-GCN style .npz (x_train, y_train, ...)")
     npz.add_argument("--path", type=Path, required=True, help="the .npz file")
-    npz.add_argument("--layout", default=None, help="layout name (default: the reader's)")
+    npz.add_argument(
+        "--layout", type=_layout_name, default=None, help="layout name (default: nturgb+d)"
+    )
     npz.set_defaults(jobs=_npz_jobs)
 
     pyskl = _add_dataset(datasets, "pyskl", "pyskl / mmaction2 annotation pickle")
     pyskl.add_argument("--path", type=Path, required=True, help="the .pkl file")
-    pyskl.add_argument("--layout", default=None, help="layout name (default: the reader's)")
+    pyskl.add_argument(
+        "--layout", type=_layout_name, default=None, help="layout name (default: by joint count)"
+    )
+    pyskl.add_argument(
+        "--num-classes",
+        type=_class_count,
+        default=None,
+        help="the dataset's class count (default: the largest label + 1, labels without gaps)",
+    )
+    pyskl.add_argument(
+        "--max-frames", type=_frame_count, default=None, help="frames T (default: the longest)"
+    )
     pyskl.set_defaults(jobs=_pyskl_jobs)
 
     ucla = _add_dataset(datasets, "nw-ucla", "Northwestern-UCLA Multiview Action3D skeletons")
     ucla.add_argument("--root", type=Path, required=True, help="the dataset folder")
     ucla.add_argument(
-        "--max-frames", type=_positive_int, default=None, help="frames T (reader default)"
+        "--max-frames", type=_frame_count, default=None, help="frames T (default: the longest)"
     )
     ucla.set_defaults(jobs=_nw_ucla_jobs)
 
@@ -125,7 +166,7 @@ def _add_dataset(
     """A ``prepare`` subcommand with the options every dataset shares."""
     parser = datasets.add_parser(name, help=what, description=f"Prepare {what}.")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="reader processes")
+    parser.add_argument("--workers", type=_worker_count, default=1, help="reader processes")
     parser.add_argument(
         "--on-error",
         choices=("skip", "raise"),
@@ -133,14 +174,53 @@ def _add_dataset(
         help="skip (default): list every unusable file in the summary; raise: stop at the first",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(command_parser=parser)
     return parser
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+def _bounded_int(text: str, high: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 1 <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be an integer in [1, {high}], got {text}")
     return value
+
+
+def _frame_count(text: str) -> int:
+    return _bounded_int(text, MAX_FRAMES_LIMIT)
+
+
+def _class_count(text: str) -> int:
+    return _bounded_int(text, _MAX_CLASSES)
+
+
+def _worker_count(text: str) -> int:
+    return _bounded_int(text, _MAX_WORKERS)
+
+
+def _layout_name(text: str) -> str:
+    from skelmask.layouts import list_layouts  # noqa: PLC0415
+
+    known = list_layouts()
+    if text not in known:
+        raise argparse.ArgumentTypeError(f"unknown layout {text!r}; known: {', '.join(known)}")
+    return text
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Refuses an ``--out`` that cannot become a writable folder, before any input is read."""
+    out = Path(args.out)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if out.exists() and not out.is_dir():
+        args.command_parser.error(f"--out {out} exists and is not a folder")
+    if not existing.is_dir():
+        args.command_parser.error(f"--out {out}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        args.command_parser.error(f"--out {out}: {existing} is not writable")
 
 
 def _benchmarks(args: argparse.Namespace) -> list[str]:
@@ -224,8 +304,14 @@ def _npz_jobs(args: argparse.Namespace) -> list[_Job]:
 def _pyskl_jobs(args: argparse.Namespace) -> list[_Job]:
     from skelmask.data.formats import load_pyskl  # noqa: PLC0415
 
-    options: dict[str, str] = {} if args.layout is None else {"layout": args.layout}
-    read = functools.partial(load_pyskl, args.path, on_error=_on_error(args), **options)
+    read = functools.partial(
+        load_pyskl,
+        args.path,
+        layout=args.layout,
+        num_classes=args.num_classes,
+        max_frames=args.max_frames,
+        on_error=_on_error(args),
+    )
     return [(args.path.stem, {"dataset": "pyskl", "source": str(args.path)}, read)]
 
 
@@ -266,7 +352,12 @@ def _write_benchmark(
     report: ReadReport,
     stream: TextIO,
 ) -> None:
-    """Writes ``OUT/<prefix>-<split>.npz`` for every split and prints the summary."""
+    """Writes ``OUT/<prefix>-<split>.npz`` for every split and prints the summary.
+
+    Every output name is checked before the first file is written (see ``_output_paths``).
+    """
+    source = str(metadata.get("source", metadata.get("root", prefix)))
+    paths = _output_paths(out, prefix, list(splits), source)
     print(f"{prefix}: {report.summary()}", file=stream)
     report_record = {
         "read": report.read,
@@ -274,9 +365,9 @@ def _write_benchmark(
         "rejected": report.rejected,
         "cleaned": report.cleaned,
     }
-    for split, arrays in splits.items():
+    for (split, arrays), destination in zip(splits.items(), paths, strict=True):
         path = save_prepared(
-            out / f"{prefix}-{split}.npz",
+            destination,
             arrays,
             metadata={**metadata, "split": split, "report": report_record},
         )
@@ -284,6 +375,36 @@ def _write_benchmark(
             f"  {split}: {len(arrays)} samples, data {tuple(arrays.data.shape)} -> {path}",
             file=stream,
         )
+
+
+def _output_paths(out: Path, prefix: str, splits: list[str], source: str) -> list[Path]:
+    """``OUT/<prefix>-<split>.npz`` per split, refusing any name that could leave ``out``.
+
+    Raises:
+        ValueError: Naming ``source`` and the split, if a split name is not letters, digits,
+            ``_``, ``-`` and ``.`` (not first), or if two names differ only in case (they would
+            be one file on case-insensitive file systems).
+    """
+    bad = [split for split in splits if _SPLIT_NAME.fullmatch(split) is None]
+    if bad:
+        raise ValueError(
+            f"{source}: split name {bad[0]!r} cannot be part of an output file name (allowed: "
+            "letters, digits, '_', '-' and '.', not first); nothing was written"
+        )
+    names = [f"{prefix}-{split}.npz" for split in splits]
+    folded: dict[str, str] = {}
+    for name in names:
+        other = folded.setdefault(name.casefold(), name)
+        if other != name:
+            raise ValueError(
+                f"{source}: output names {other!r} and {name!r} differ only in case; nothing "
+                "was written"
+            )
+    paths = [out / name for name in names]
+    for path in paths:  # the prefix is fixed or a file's stem: one plain name, never a folder
+        if path.parent != out or path.name in ("", ".", ".."):
+            raise ValueError(f"output name {path.name!r} is not a plain file name in {out}")
+    return paths
 
 
 if __name__ == "__main__":

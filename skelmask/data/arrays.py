@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +11,10 @@ import numpy.typing as npt
 from skelmask.layouts import get_layout
 
 __all__ = ["SkeletonArrays"]
+
+# Bytes of ``data`` scanned at once by ``check_finite``: bounds its temporaries.
+_SCAN_BYTES = 1 << 26
+_LISTED = 10
 
 
 @dataclass
@@ -60,6 +64,8 @@ class SkeletonArrays:
     layout: str
     num_classes: int
     names: list[str]
+    # Set by check_finite once the scan passed, so that it runs once per dataset.
+    _finite: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float32)
@@ -104,6 +110,41 @@ class SkeletonArrays:
     def __len__(self) -> int:
         return int(self.data.shape[0])
 
+    def check_finite(self) -> None:
+        """Raises ``ValueError`` naming the samples whose ``data`` holds NaN or inf.
+
+        ``data`` is scanned once, vectorised, in chunks of about 64 MiB (a memory-mapped file is
+        read through but not held in memory). A passed check is remembered, so later calls (by
+        every ``SkeletonDataset`` built on these arrays, or on a ``subset`` of them) return at
+        once; coordinates changed in place afterwards are not scanned again.
+
+        Raises:
+            ValueError: Listing the count and the first 10 bad samples by index and name.
+
+        Examples:
+            >>> import numpy as np
+            >>> from skelmask.data import SkeletonArrays
+            >>> data = np.zeros((3, 3, 4, 20, 1))
+            >>> data[1, 0, 2, 5, 0] = np.nan
+            >>> arrays = SkeletonArrays(
+            ...     data, np.zeros(3, int), np.full(3, 4), "msr-action3d", 1, ["a", "b", "c"]
+            ... )
+            >>> arrays.check_finite()
+            Traceback (most recent call last):
+            ...
+            ValueError: data holds NaN or inf in 1 of 3 samples: index 1 ('b')
+        """
+        if self._finite:
+            return
+        bad = _non_finite_samples(self.data)
+        if bad.size:
+            listed = ", ".join(f"{index} ({self.names[index]!r})" for index in bad[:_LISTED])
+            more = f" and {bad.size - _LISTED} more" if bad.size > _LISTED else ""
+            raise ValueError(
+                f"data holds NaN or inf in {bad.size} of {len(self)} samples: index {listed}{more}"
+            )
+        self._finite = True
+
     def subset(self, indices: Sequence[int] | npt.NDArray[np.integer]) -> SkeletonArrays:
         """The samples at ``indices`` (e.g. from ``labelled_subset``), as a new dataset.
 
@@ -114,7 +155,7 @@ class SkeletonArrays:
             A dataset of ``K`` samples with the same frame count ``T``, layout and classes.
         """
         index = np.asarray(indices, dtype=np.int64).reshape(-1)
-        return SkeletonArrays(
+        subset = SkeletonArrays(
             data=self.data[index],
             labels=self.labels[index],
             lengths=self.lengths[index],
@@ -122,6 +163,20 @@ class SkeletonArrays:
             num_classes=self.num_classes,
             names=[self.names[i] for i in index.tolist()],
         )
+        subset._finite = self._finite
+        return subset
+
+
+def _non_finite_samples(data: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
+    """Indices of the samples of ``data`` ``(N, ...)`` holding NaN or inf, scanned in chunks."""
+    sample_bytes = max(1, data[0].nbytes) if len(data) else 1
+    rows = max(1, _SCAN_BYTES // sample_bytes)
+    bad = [
+        begin + np.flatnonzero(~np.isfinite(chunk.reshape(len(chunk), -1)).all(axis=1))
+        for begin in range(0, len(data), rows)
+        for chunk in (data[begin : begin + rows],)
+    ]
+    return np.concatenate(bad).astype(np.int64) if bad else np.zeros(0, dtype=np.int64)
 
 
 def _integer_vector(values: npt.ArrayLike, name: str, num_samples: int) -> npt.NDArray[np.int64]:

@@ -29,6 +29,7 @@ Resizing samples the crop at ``window`` evenly spaced positions from its first t
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,8 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from skelmask.data.arrays import SkeletonArrays
+from skelmask.data.errors import SkeletonFileError
+from skelmask.data.prepared import FileIdentity, map_prepared_data
 
 __all__ = [
     "SkeletonDataset",
@@ -250,9 +253,16 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     global RNG in its checkpoints and reseeds workers per epoch, so a resumed run continues
     exactly, whereas the dataset's own generator is not part of any checkpoint.
 
+    The coordinates are checked for NaN and inf once, when the dataset is built
+    (``SkeletonArrays.check_finite``; skipped when ``load_prepared`` already did it), so a bad
+    sample is named before training instead of surfacing as a NaN loss.
+
     Over a memory-mapped ``arrays.data`` (``skelmask.data.prepared.load_prepared``) the
     dataset pickles the file mapping rather than the coordinates, so ``DataLoader`` workers
-    started with ``spawn`` or ``forkserver`` re-open the file instead of receiving a copy.
+    started with ``spawn`` or ``forkserver`` re-open the file instead of receiving a copy. They
+    check that the file is still the one loaded (size, modification time, inode) and raise
+    ``SkeletonFileError`` if it was rewritten meanwhile, instead of reading new coordinates with
+    the old labels.
 
     Args:
         arrays: The samples.
@@ -271,7 +281,8 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             integer >= 0 (SkeletonCLR uses 6); 0 (the default) turns it off.
 
     Raises:
-        ValueError: If an argument is out of range.
+        ValueError: If an argument is out of range, or ``arrays.data`` holds NaN or inf (the
+            message names the samples by index and name).
 
     Examples:
         >>> from skelmask.data import SkeletonDataset, generate_synthetic_actions
@@ -312,6 +323,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise ValueError(f"shear must be a finite amplitude >= 0, got {shear!r}")
         _check_count(temporal_padding, "temporal_padding", minimum=0)
         _check_seed(seed)
+        arrays.check_finite()
         if spatial_dims is None:
             spatial_dims = min(channels, 3)
         if not 0 <= spatial_dims <= min(channels, 3):
@@ -332,6 +344,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.temporal_padding = temporal_padding
         self._rng = np.random.default_rng(seed)  # used only when seed is not None
         self._rng_worker_seed: int | None = None
+        self._reopen_error: SkeletonFileError | None = None  # see __setstate__
 
     def __len__(self) -> int:
         return len(self.arrays)
@@ -346,8 +359,12 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         mapping = _whole_memmap(self.arrays.data)
         if mapping is not None:
             arrays = self.arrays
+            identity = getattr(mapping, "identity", None)
+            if identity is None:  # mapped by the caller, not load_prepared: the file as it is now
+                identity = FileIdentity.of(os.stat(str(mapping.filename)))
             state["arrays"] = _MappedArrays(
                 filename=str(mapping.filename),
+                identity=identity,
                 offset=int(mapping.offset),
                 shape=tuple(mapping.shape),
                 dtype=str(mapping.dtype),
@@ -361,14 +378,26 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        """Re-opens a mapping pickled by ``__getstate__``."""
+        """Re-opens a mapping pickled by ``__getstate__``.
+
+        A file that changed since it was loaded cannot be used; the error is kept and raised by
+        the first ``__getitem__``, which ``DataLoader`` reports with its message (an error
+        while a spawned worker unpickles its dataset would only say that the worker died).
+        """
+        state.setdefault("_reopen_error", None)
         mapped = state["arrays"]
         if isinstance(mapped, _MappedArrays):
-            state["arrays"] = mapped.open()
+            try:
+                state["arrays"] = mapped.open()
+            except SkeletonFileError as error:
+                state["_reopen_error"] = error
+                state["arrays"] = mapped.open(placeholder=True)
         self.__dict__.update(state)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Clip ``x`` float32 ``(C, window, V, M)`` and label int64 of shape ``()``."""
+        if self._reopen_error is not None:
+            raise self._reopen_error
         sample = self.arrays.data[index]
         valid = int(self.arrays.lengths[index])
         shortest = min(valid, self.min_frames)
@@ -423,6 +452,7 @@ class _MappedArrays:
     """A ``SkeletonArrays`` whose ``data`` is a read-only file mapping, by reference."""
 
     filename: str
+    identity: FileIdentity
     offset: int
     shape: tuple[int, ...]
     dtype: str
@@ -433,14 +463,23 @@ class _MappedArrays:
     num_classes: int
     names: list[str]
 
-    def open(self) -> SkeletonArrays:
-        data = np.memmap(
-            self.filename,
-            dtype=np.dtype(self.dtype),
-            mode="r",
-            offset=self.offset,
-            shape=self.shape,
-            order="F" if self.fortran_order else "C",
+    def open(self, *, placeholder: bool = False) -> SkeletonArrays:
+        """Maps the file again; ``SkeletonFileError`` if it is no longer the file mapped first.
+
+        With ``placeholder``, nothing is opened: ``data`` is zeros of the same shape that take
+        no memory (a broadcast scalar), for a dataset that only reports why it cannot be read.
+        """
+        data = (
+            np.broadcast_to(np.zeros((), dtype=np.float32), self.shape)
+            if placeholder
+            else map_prepared_data(
+                self.filename,
+                offset=self.offset,
+                shape=self.shape,
+                dtype=self.dtype,
+                fortran_order=self.fortran_order,
+                identity=self.identity,
+            )
         )
         return SkeletonArrays(
             data=data,

@@ -11,9 +11,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["OnError", "ReadReport", "SkeletonFileError", "check_on_error"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "BEYOND_FLOAT32",
+    "OnError",
+    "ReadReport",
+    "SkeletonFileError",
+    "check_on_error",
+    "to_float32",
+]
 
 OnError = Literal["raise", "skip"]
+
+BEYOND_FLOAT32 = "beyond the float32 range (|value| > 3.4e38)"
+"""Why a coordinate that is finite as text or float64 is refused: it would become inf."""
+
+
+def to_float32(values: npt.ArrayLike) -> npt.NDArray[np.float32]:
+    """``values`` as float32, silently: values beyond its range become ``±inf``.
+
+    Readers convert parsed float64 coordinates with this and then check ``np.isfinite`` on the
+    result, so ``1e39`` is refused like ``inf`` instead of reaching a prepared file.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(values, dtype=np.float32)
 
 
 class SkeletonFileError(ValueError):

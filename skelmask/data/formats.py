@@ -23,24 +23,31 @@ harmless builtin containers; any other global is refused with a ``SkeletonFileEr
 from __future__ import annotations
 
 import io
+import math
 import pickle
-import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from skelmask.data._npy import NpyHeader, npy_member, open_archive, read_array, read_rows
 from skelmask.data.arrays import SkeletonArrays
-from skelmask.data.errors import OnError, ReadReport, SkeletonFileError, check_on_error
+from skelmask.data.errors import (
+    OnError,
+    ReadReport,
+    SkeletonFileError,
+    check_on_error,
+    to_float32,
+)
 from skelmask.layouts import get_layout
 
 __all__ = ["load_npz", "load_pyskl"]
 
 _NPZ_SPLITS = ("train", "test")
-# Samples checked at once: bounds the temporary arrays for NTU-120-sized files.
-_NPZ_CHUNK = 1024
+# Bytes of x read at once: bounds the temporaries (float32 copy, masks) whatever the file size.
+_NPZ_CHUNK_BYTES = 1 << 24
 _LAYOUT_BY_JOINTS = {25: "nturgb+d", 17: "coco", 18: "openpose"}
 
 
@@ -49,13 +56,20 @@ def load_npz(
 ) -> tuple[dict[str, SkeletonArrays], ReadReport]:
     """Loads a MAMP / CTR-GCN ``.npz`` file (``x_train``, ``y_train``, ``x_test``, ``y_test``).
 
+    ``x_<split>`` is streamed from the archive in chunks of samples straight into the output, so
+    the peak memory is about one copy of the output (``N·3·T·V·M`` float32) plus the labels;
+    every member's ``.npy`` header is checked against the bytes the archive stores before
+    anything is allocated, and no member is ever unpickled.
+
     Args:
         path: The ``.npz`` file. Either split may be absent, but each ``x_<split>`` needs its
             ``y_<split>`` and at least one split must be present.
         layout: Registered layout of the joints; ``D`` must equal ``M·V·3`` for its ``V``.
-        on_error: For a bad sample (a non-finite value, all zeros, a ``y`` row that is not
-            one-hot): ``"raise"`` the ``SkeletonFileError``, or ``"skip"`` it and list it
-            in the report. A bad file (unreadable, missing or mis-shaped arrays) always raises.
+        on_error: For a bad sample (a non-finite value or one beyond the float32 range, all
+            zeros, a ``y`` row that is not one-hot): ``"raise"`` the ``SkeletonFileError``, or
+            ``"skip"`` it and list it in the report. A bad file (not a zip archive, a member
+            that is truncated, corrupt, claims more bytes than are stored or holds Python
+            objects, missing or mis-shaped arrays) always raises.
 
     Returns:
         ``({"train": ..., "test": ...}, report)`` for the splits present: ``SkeletonArrays``
@@ -66,6 +80,7 @@ def load_npz(
     Raises:
         SkeletonFileError: For a bad file, and with ``on_error="raise"`` for the first bad
             sample; the message names the array key and the sample index.
+        MemoryError: Naming the file and the size, if the output cannot be allocated.
         ValueError: If ``on_error`` is invalid.
         KeyError: If ``layout`` is not registered.
 
@@ -82,45 +97,44 @@ def load_npz(
     """
     check_on_error(on_error)
     num_joints = get_layout(layout).num_joints
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise SkeletonFileError(path, f"cannot read the .npz file ({error})") from error
-    present = [split for split in _NPZ_SPLITS if f"x_{split}" in arrays or f"y_{split}" in arrays]
-    if not present:
-        raise SkeletonFileError(
-            path, f"no x_train/y_train or x_test/y_test arrays; found keys {sorted(arrays)}"
-        )
-    num_classes: int | None = None
     report = ReadReport()
     result: dict[str, SkeletonArrays] = {}
-    for split in present:
-        x_key, y_key = f"x_{split}", f"y_{split}"
-        for key in (x_key, y_key):
-            if key not in arrays:
-                raise SkeletonFileError(path, f"{key} is missing (found keys {sorted(arrays)})")
-        x, y = arrays[x_key], arrays[y_key]
-        persons = _npz_persons(path, x_key, x, num_joints, layout)
-        if not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
-            raise SkeletonFileError(path, f"{y_key} must hold numbers, got dtype {y.dtype}")
-        if y.ndim != 2 or len(y) != len(x):
+    with open_archive(path) as archive:
+        members = {name.removesuffix(".npy"): name for name in archive.namelist()}
+        present = [
+            split for split in _NPZ_SPLITS if f"x_{split}" in members or f"y_{split}" in members
+        ]
+        if not present:
             raise SkeletonFileError(
-                path, f"{y_key} must have shape (N, num_classes) with N = {len(x)}, got {y.shape}"
+                path, f"no x_train/y_train or x_test/y_test arrays; found keys {sorted(members)}"
             )
-        if num_classes is not None and y.shape[1] != num_classes:
-            raise SkeletonFileError(
-                path, f"{y_key} has {y.shape[1]} classes but the other split has {num_classes}"
-            )
-        num_classes = int(y.shape[1])
-        if num_classes < 1:
-            raise SkeletonFileError(path, f"{y_key} has no class column, shape {y.shape}")
-        result[split] = _npz_split(path, split, x, y, num_joints, persons, layout, on_error, report)
+        num_classes: int | None = None
+        for split in present:
+            x_key, y_key = f"x_{split}", f"y_{split}"
+            for key in (x_key, y_key):
+                if key not in members:
+                    raise SkeletonFileError(
+                        path, f"{key} is missing (found keys {sorted(members)})"
+                    )
+            with npy_member(path, archive, members[y_key]) as (y_header, stream):
+                y = read_array(path, members[y_key], y_header, stream)
+            with npy_member(path, archive, members[x_key]) as (x_header, stream):
+                persons = _npz_persons(path, x_key, x_header, num_joints, layout)
+                _check_npz_labels(path, y_key, y, x_header.shape[0], num_classes)
+                num_classes = int(y.shape[1])
+                result[split] = _npz_split(
+                    _NpzSplit(path, split, members[x_key], x_header, stream, y),
+                    num_joints,
+                    persons,
+                    layout,
+                    on_error,
+                    report,
+                )
     return result, report
 
 
-def _npz_persons(path: str | Path, key: str, x: npt.NDArray[Any], joints: int, layout: str) -> int:
-    if x.ndim != 3 or min(x.shape[1:]) < 1:
+def _npz_persons(path: str | Path, key: str, x: NpyHeader, joints: int, layout: str) -> int:
+    if len(x.shape) != 3 or min(x.shape[1:]) < 1:
         raise SkeletonFileError(path, f"{key} must have shape (N, T, M·V·3), got {x.shape}")
     if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
         raise SkeletonFileError(path, f"{key} must hold real numbers, got dtype {x.dtype}")
@@ -134,49 +148,100 @@ def _npz_persons(path: str | Path, key: str, x: npt.NDArray[Any], joints: int, l
     return int(values // (joints * 3))
 
 
+def _check_npz_labels(
+    path: str | Path, key: str, y: npt.NDArray[Any], samples: int, num_classes: int | None
+) -> None:
+    if not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
+        raise SkeletonFileError(path, f"{key} must hold numbers, got dtype {y.dtype}")
+    if y.ndim != 2 or len(y) != samples:
+        raise SkeletonFileError(
+            path, f"{key} must have shape (N, num_classes) with N = {samples}, got {y.shape}"
+        )
+    if num_classes is not None and y.shape[1] != num_classes:
+        raise SkeletonFileError(
+            path, f"{key} has {y.shape[1]} classes but the other split has {num_classes}"
+        )
+    if y.shape[1] < 1:
+        raise SkeletonFileError(path, f"{key} has no class column, shape {y.shape}")
+
+
+class _NpzSplit(NamedTuple):
+    """One split of an npz file: ``x`` as an open member stream, ``y`` in memory."""
+
+    path: str | Path
+    split: str
+    member: str
+    x: NpyHeader
+    stream: IO[bytes]
+    y: npt.NDArray[Any]
+
+
 def _npz_split(
-    path: str | Path,
-    split: str,
-    x: npt.NDArray[Any],
-    y: npt.NDArray[Any],
+    source: _NpzSplit,
     joints: int,
     persons: int,
     layout: str,
     on_error: OnError,
     report: ReadReport,
 ) -> SkeletonArrays:
-    """Validates one split sample by sample and reorders it to ``(N, 3, T, V, M)``."""
-    num_samples, frames, _ = x.shape
+    """Validates one split chunk by chunk, writing kept samples to ``(N, 3, T, V, M)`` in place."""
+    path, split, y = source.path, source.split, source.y
+    num_samples, frames, values = source.x.shape
+    data = _allocate(path, source.member, (num_samples, 3, frames, joints, persons))
+    whole = (
+        read_array(path, source.member, source.x, source.stream)
+        if source.x.fortran_order  # rare: cannot be streamed by samples
+        else None
+    )
+    rows = max(1, _NPZ_CHUNK_BYTES // (frames * values * source.x.dtype.itemsize))
     keep: list[int] = []
     lengths: list[int] = []
-    for begin in range(0, num_samples, _NPZ_CHUNK):
-        xs = np.asarray(x[begin : begin + _NPZ_CHUNK], dtype=np.float32)
-        ys = np.asarray(y[begin : begin + _NPZ_CHUNK])
+    for begin in range(0, num_samples, rows):
+        count = min(rows, num_samples - begin)
+        raw = (
+            whole[begin : begin + count]
+            if whole is not None
+            else read_rows(path, source.member, source.x, source.stream, count)
+        )
+        xs = to_float32(raw)  # values beyond float32 become inf and are rejected below
+        del raw
+        ys = y[begin : begin + count]
         finite = np.asarray(np.isfinite(xs).all(axis=(1, 2)))
         frame_used = np.asarray((xs != 0.0).any(axis=2))  # (n, T)
         nonzero = np.asarray(frame_used.any(axis=1))
         last = frames - np.argmax(frame_used[:, ::-1], axis=1)
         with np.errstate(invalid="ignore"):
             one_hot = np.asarray(((ys == 0) | (ys == 1)).all(axis=1) & (ys.sum(axis=1) == 1))
-        for offset in range(len(xs)):
+        good: list[int] = []
+        for offset in range(count):
             index = begin + offset
             report.read += 1
             if not finite[offset]:
-                reason = f"x_{split}[{index}]: non-finite value (NaN or inf)"
+                reason = (
+                    f"x_{split}[{index}]: non-finite value (NaN, inf, or beyond the float32 range)"
+                )
             elif not one_hot[offset]:
                 reason = f"y_{split}[{index}]: row is not one-hot: {ys[offset].tolist()[:10]}"
             elif not nonzero[offset]:
                 reason = f"x_{split}[{index}]: sample is all zeros"
             else:
-                keep.append(index)
-                lengths.append(int(last[offset]))
+                good.append(offset)
                 continue
             report.add_error(SkeletonFileError(path, reason), on_error)
+        first = len(keep)
+        kept_rows = xs if len(good) == count else xs[good]  # no copy when every sample is kept
+        data[first : first + len(good)] = kept_rows.reshape(
+            len(good), frames, persons, joints, 3
+        ).transpose(0, 4, 1, 3, 2)
+        del kept_rows
+        keep.extend(begin + offset for offset in good)
+        lengths.extend(int(last[offset]) for offset in good)
+    if len(keep) < num_samples:  # shrink in place: a copy would double the peak
+        data.resize((len(keep), *data.shape[1:]), refcheck=False)
+    report.kept += len(keep)
     kept = np.asarray(keep, dtype=np.int64)
-    data = np.asarray(x[kept], dtype=np.float32).reshape(len(kept), frames, persons, joints, 3)
-    report.kept += len(kept)
     return SkeletonArrays(
-        data=np.ascontiguousarray(data.transpose(0, 4, 1, 3, 2)),
+        data=data,
         labels=np.argmax(np.asarray(y[kept]), axis=1).astype(np.int64),
         lengths=np.asarray(lengths, dtype=np.int64),
         layout=layout,
@@ -185,30 +250,57 @@ def _npz_split(
     )
 
 
+def _allocate(path: str | Path, member: str, shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
+    try:
+        return np.empty(shape, dtype=np.float32)
+    except MemoryError as error:
+        size = math.prod(shape) * 4 / 2**30
+        raise MemoryError(
+            f"{path}: the output of {member}, float32 {shape}, needs {size:.1f} GiB, more than "
+            "is available"
+        ) from error
+
+
 def load_pyskl(
-    path: str | Path, *, layout: str | None = None, on_error: OnError = "raise"
+    path: str | Path,
+    *,
+    layout: str | None = None,
+    num_classes: int | None = None,
+    max_frames: int | None = None,
+    on_error: OnError = "raise",
 ) -> tuple[dict[str, SkeletonArrays], ReadReport]:
     """Loads a pyskl / mmaction2 skeleton annotation pickle, one dataset per split.
 
     Keypoints stored as float16 (pyskl's NTU 3D files) are returned as float32. 2D annotations
     with a ``keypoint_score`` become ``C = 3`` channels ``(x, y, score)``; 3D ones keep
-    ``(x, y, z)``. Samples are zero-padded to the most frames ``T`` and the most persons ``M``
-    of any annotation in the file, so every split shares ``(C, T, V, M)``.
+    ``(x, y, z)``. Samples are zero-padded to the most frames ``T`` (or resampled to
+    ``max_frames``) and the most persons ``M`` of the annotations listed in a split, so every
+    split shares ``(C, T, V, M)``. Each sample is converted straight into the output, so the
+    peak memory is the unpickled file plus the output arrays.
 
-    ``num_classes`` is the largest label in the file plus one (pyskl stores no class count),
-    so a file whose highest classes are missing gets fewer classes than its dataset has.
+    pyskl stores no class count. Without ``num_classes`` it is the largest label plus one, and
+    the labels of the usable annotations must then cover ``0 .. num_classes - 1`` without a gap
+    (one corrupt label such as ``10**12`` would otherwise make a trillion classes); a file
+    holding a subset of its dataset's classes needs ``num_classes``.
 
     Args:
         path: The ``.pkl`` file.
         layout: Registered layout name; ``None`` infers it from ``V`` (25 → ``"nturgb+d"``,
             17 → ``"coco"``, 18 → ``"openpose"``).
+        num_classes: The dataset's class count, at least 1; labels must lie in
+            ``[0, num_classes)``. ``None`` infers it (see above).
+        max_frames: Frames ``T`` of the output, at least 1: longer samples are resampled
+            uniformly (nearest frames) and listed in ``report.cleaned``. ``None`` pads to the
+            longest sample.
         on_error: For a bad annotation (a keypoint shape that disagrees with ``total_frames``,
-            a missing or bad field, a bad label, a non-finite value, a joint or channel count
-            unlike the others, a repeated ``frame_dir``) or a ``frame_dir`` listed in a split but
-            absent: ``"raise"`` the ``SkeletonFileError``, or ``"skip"`` it and list it in
-            the report. A bad file (unreadable, a forbidden global, no ``split`` or
-            ``annotations``) always raises. Annotations listed in no split are reported as
-            not used.
+            a missing or bad field, a bad label, keypoints or scores that are not real numbers
+            (complex, text, objects), a non-finite value or one beyond the float32 range, a
+            joint or channel count unlike the others, a repeated ``frame_dir``) or a
+            ``frame_dir`` listed in a split but absent: ``"raise"`` the ``SkeletonFileError``,
+            or ``"skip"`` it and list it in the report. A bad file (unreadable, a forbidden
+            global, no ``split`` or ``annotations``, labels with a gap when ``num_classes`` is
+            not given) always raises. Annotations listed in no split are reported as not
+            used.
 
     Returns:
         ``({split name: arrays}, report)`` keyed by pyskl's split names (e.g. ``"xsub_train"``,
@@ -220,7 +312,7 @@ def load_pyskl(
     Raises:
         SkeletonFileError: For a bad file, and with ``on_error="raise"`` for the first bad
             annotation (the message names its ``frame_dir``).
-        ValueError: If ``on_error`` is invalid.
+        ValueError: If ``on_error``, ``num_classes`` or ``max_frames`` is invalid.
         KeyError: If ``layout`` is not registered.
 
     Examples:
@@ -238,6 +330,8 @@ def load_pyskl(
         ((1, 3, 30, 25, 1), dtype('float32'), 'nturgb+d')
     """
     check_on_error(on_error)
+    _check_optional_count(num_classes, "num_classes")
+    _check_optional_count(max_frames, "max_frames")
     content = _unpickle(path)
     if not isinstance(content, Mapping) or not {"split", "annotations"} <= content.keys():
         found = sorted(map(str, content.keys())) if isinstance(content, Mapping) else None
@@ -258,7 +352,9 @@ def load_pyskl(
         )
     report = ReadReport(read=len(annotations))
     joints = None if layout is None else get_layout(layout).num_joints
-    samples, rejected = _read_annotations(path, annotations, joints, on_error, report)
+    samples, rejected = _read_annotations(path, annotations, joints, num_classes, on_error, report)
+    if num_classes is None:
+        num_classes = _inferred_class_count(path, samples.values())
     if layout is None:
         layout = _infer_layout(path, next(iter(samples.values()), None))
     members: dict[str, list[_PysklSample]] = {}
@@ -278,14 +374,21 @@ def load_pyskl(
         for frame_dir in samples
         if frame_dir not in listed
     )
+    used = [samples[frame_dir] for frame_dir in samples if frame_dir in listed]
+    longest = max((sample.frames for sample in used), default=1)
+    if max_frames is not None:
+        report.cleaned.extend(
+            f"{sample.frame_dir}: resampled {sample.frames} frames to {max_frames}"
+            for sample in used
+            if sample.frames > max_frames
+        )
     first = next(iter(samples.values()), None)
     shape = (
-        1 if first is None else first.keypoint.shape[3],
-        max((s.keypoint.shape[1] for s in samples.values()), default=1),
+        1 if first is None else first.channels,
+        longest if max_frames is None else max_frames,
         get_layout(layout).num_joints,
-        max((s.keypoint.shape[0] for s in samples.values()), default=1),
+        max((sample.keypoint.shape[0] for sample in used), default=1),
     )
-    num_classes = max((s.label for s in samples.values()), default=0) + 1
     result = {
         name: _pyskl_arrays(group, shape, layout, num_classes) for name, group in members.items()
     }
@@ -293,10 +396,47 @@ def load_pyskl(
     return result, report
 
 
+def _check_optional_count(value: object, name: str) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
+
+
+def _inferred_class_count(path: str | Path, samples: Iterable[_PysklSample]) -> int:
+    """The largest label plus one, after checking the labels leave no class out."""
+    labels = sorted({sample.label for sample in samples})
+    if not labels:
+        return 1
+    count = labels[-1] + 1
+    if len(labels) != count:
+        raise SkeletonFileError(
+            path,
+            f"labels must cover 0..{count - 1} without a gap when num_classes is not given "
+            f"(pyskl stores no class count, so it would be {count}); the file holds "
+            f"{len(labels)} distinct labels: {_ranges(labels)}. Pass num_classes "
+            "(skelmask prepare pyskl --num-classes) if it holds a subset of its classes",
+        )
+    return count
+
+
+def _ranges(values: Sequence[int], *, limit: int = 6) -> str:
+    """Sorted distinct integers as ``"0-59, 1000000000000"``, at most ``limit`` ranges."""
+    ranges: list[list[int]] = []
+    for value in values:
+        if ranges and value == ranges[-1][1] + 1:
+            ranges[-1][1] = value
+        else:
+            ranges.append([value, value])
+    text = [str(low) if low == high else f"{low}-{high}" for low, high in ranges[:limit]]
+    if len(ranges) > limit:
+        text.append(f"… ({len(ranges) - limit} more ranges)")
+    return ", ".join(text)
+
+
 def _read_annotations(
     path: str | Path,
     annotations: Sequence[object],
     joints: int | None,
+    num_classes: int | None,
     on_error: OnError,
     report: ReadReport,
 ) -> tuple[dict[str, _PysklSample], set[str]]:
@@ -305,7 +445,7 @@ def _read_annotations(
     rejected: set[str] = set()
     for position, annotation in enumerate(annotations):
         try:
-            sample = _pyskl_sample(path, position, annotation, joints)
+            sample = _pyskl_sample(path, position, annotation, joints, num_classes)
             if sample.frame_dir in samples:
                 raise SkeletonFileError(path, f"{sample.frame_dir!r}: frame_dir appears twice")
             if samples:
@@ -322,7 +462,18 @@ def _read_annotations(
 class _PysklSample(NamedTuple):
     frame_dir: str
     label: int
-    keypoint: npt.NDArray[np.float32]  # (M, T, V, C), the score appended as the last channel
+    # As stored in the pickle (converted only when copied into the output, to save memory):
+    keypoint: npt.NDArray[Any]  # (M, T, V, C) real numbers
+    score: npt.NDArray[Any] | None  # (M, T, V), or None
+
+    @property
+    def frames(self) -> int:
+        return int(self.keypoint.shape[1])
+
+    @property
+    def channels(self) -> int:
+        """``C``, plus one for the score."""
+        return int(self.keypoint.shape[3]) + (self.score is not None)
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -365,6 +516,18 @@ def _codecs_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -
 
 
 _ALLOWED_GLOBALS = _allowed_globals()
+# What damaged pickle bytes raise besides UnpicklingError (a FRAME length beyond the address
+# space is an OverflowError, deep nesting a RecursionError, a bad memo index a KeyError, an
+# unknown codec for _codecs.encode a LookupError).
+_PICKLE_ERRORS = (
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    LookupError,
+    OverflowError,
+    RecursionError,
+)
 
 
 def _unpickle(path: str | Path) -> object:
@@ -376,12 +539,21 @@ def _unpickle(path: str | Path) -> object:
         return _RestrictedUnpickler(io.BytesIO(data)).load()
     except pickle.UnpicklingError as error:
         raise SkeletonFileError(path, f"cannot unpickle: {error}") from error
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as error:
+    except _PICKLE_ERRORS as error:
         raise SkeletonFileError(path, f"not a valid pickle ({error})") from error
+    except MemoryError as error:
+        raise MemoryError(
+            f"{path}: unpickling its {len(data)} bytes needs more memory than is available (a "
+            "damaged length field can claim any size)"
+        ) from error
 
 
 def _pyskl_sample(
-    path: str | Path, position: int, annotation: object, joints: int | None
+    path: str | Path,
+    position: int,
+    annotation: object,
+    joints: int | None,
+    num_classes: int | None,
 ) -> _PysklSample:
     """One validated annotation; raises ``SkeletonFileError`` naming its ``frame_dir``."""
     if not isinstance(annotation, Mapping):
@@ -403,6 +575,8 @@ def _pyskl_sample(
     label, total_frames = annotation["label"], annotation["total_frames"]
     if not _is_int(label) or label < 0:
         raise fail(f"label must be an integer >= 0, got {label!r}")
+    if num_classes is not None and label >= num_classes:
+        raise fail(f"label {label} is outside [0, num_classes) = [0, {num_classes})")
     if not _is_int(total_frames) or total_frames < 1:
         raise fail(f"total_frames must be an integer >= 1, got {total_frames!r}")
     keypoint = annotation["keypoint"]
@@ -416,7 +590,6 @@ def _pyskl_sample(
         raise fail(f"keypoint shape (M, T, V, C) = {keypoint.shape} needs M >= 1 and C 2 or 3")
     if joints is not None and num_joints != joints:
         raise fail(f"keypoint has V = {num_joints} joints, expected {joints}")
-    coordinates = keypoint.astype(np.float32)
     score = annotation.get("keypoint_score")
     if score is not None:
         if channels != 2:
@@ -426,10 +599,19 @@ def _pyskl_sample(
             raise fail(
                 f"keypoint_score must have shape (M, T, V) = {keypoint.shape[:3]}, got {shape}"
             )
-        coordinates = np.concatenate([coordinates, score.astype(np.float32)[..., None]], axis=-1)
-    if not np.isfinite(coordinates).all():
-        raise fail("keypoint or keypoint_score holds a non-finite value")
-    return _PysklSample(frame_dir, int(label), coordinates)
+    for array, key in ((keypoint, "keypoint"), (score, "keypoint_score")):
+        # Real numbers only: a complex value would lose its imaginary part, text and objects
+        # cannot be converted.
+        if array is not None and array.dtype.kind not in "fiu":
+            raise fail(f"{key} must hold real numbers, got dtype {array.dtype}")
+    if not all(
+        np.isfinite(to_float32(array)).all() for array in (keypoint, score) if array is not None
+    ):
+        raise fail(
+            "keypoint or keypoint_score holds a non-finite value (NaN, inf, or beyond the float32 "
+            "range)"
+        )
+    return _PysklSample(frame_dir, int(label), keypoint, score)
 
 
 def _is_int(value: object) -> bool:
@@ -438,12 +620,14 @@ def _is_int(value: object) -> bool:
 
 def _check_like(path: str | Path, sample: _PysklSample, reference: _PysklSample) -> None:
     """Every annotation must share the joint and channel counts of the first kept one."""
-    for axis, what in ((2, "joints V"), (3, "channels C")):
-        if sample.keypoint.shape[axis] != reference.keypoint.shape[axis]:
+    for count, expected, what in (
+        (sample.keypoint.shape[2], reference.keypoint.shape[2], "joints V"),
+        (sample.channels, reference.channels, "channels C"),
+    ):
+        if count != expected:
             raise SkeletonFileError(
                 path,
-                f"{sample.frame_dir!r}: {sample.keypoint.shape[axis]} {what}, but "
-                f"{reference.frame_dir!r} has {reference.keypoint.shape[axis]}",
+                f"{sample.frame_dir!r}: {count} {what}, but {reference.frame_dir!r} has {expected}",
             )
 
 
@@ -466,15 +650,29 @@ def _pyskl_arrays(
     layout: str,
     num_classes: int,
 ) -> SkeletonArrays:
-    """Stacks samples into ``(N, C, T, V, M)`` with ``shape = (C, T, V, M)``, zero-padded."""
+    """Stacks samples into ``(N, C, T, V, M)`` with ``shape = (C, T, V, M)``, zero-padded.
+
+    A sample longer than ``T`` is resampled to ``T`` uniformly spaced frames (nearest frames).
+    """
     data = np.zeros((len(samples), *shape), dtype=np.float32)
+    frames = shape[1]
+    lengths = []
     for n, sample in enumerate(samples):
-        persons, frames = sample.keypoint.shape[:2]
-        data[n, :, :frames, :, :persons] = sample.keypoint.transpose(3, 1, 2, 0)
+        persons = sample.keypoint.shape[0]
+        index: slice | npt.NDArray[np.int64] = slice(None)
+        if sample.frames > frames:
+            index = np.linspace(0, sample.frames - 1, frames).round().astype(np.int64)
+        length = min(sample.frames, frames)
+        target = data[n, :, :length, :, :persons]  # (C, L, V, M')
+        # Assignment converts float16 / float64 / integers to float32 in place: no extra copy.
+        target[: sample.keypoint.shape[3]] = sample.keypoint[:, index].transpose(3, 1, 2, 0)
+        if sample.score is not None:
+            target[-1] = sample.score[:, index].transpose(1, 2, 0)
+        lengths.append(length)
     return SkeletonArrays(
         data=data,
         labels=np.array([sample.label for sample in samples], dtype=np.int64),
-        lengths=np.array([sample.keypoint.shape[1] for sample in samples], dtype=np.int64),
+        lengths=np.array(lengths, dtype=np.int64),
         layout=layout,
         num_classes=num_classes,
         names=[sample.frame_dir for sample in samples],

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from skelmask.data.arrays import SkeletonArrays
+from skelmask.data.errors import BEYOND_FLOAT32, to_float32
 from skelmask.layouts import get_layout
 
 __all__ = ["load_msr_action3d"]
@@ -37,6 +38,7 @@ _NUM_CLASSES = 20
 _NUM_JOINTS = 20
 _FOLDER = "MSRAction3DSkeletonReal3D"
 _FILE_NAME = re.compile(r"a(\d+)_s(\d+)_e(\d+)_skeleton3D\.txt")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class _SkippedFile(ValueError):
@@ -52,8 +54,9 @@ def load_msr_action3d(
         root: Folder holding ``MSRAction3DSkeletonReal3D/`` (the skeleton files) and
             ``index.csv``, e.g. ``../shared/data/msr-action3d``. The split and labels come from
             the file names, which agree with ``index.csv``.
-        on_error: What to do with a file that cannot be used (all frames zero, wrong number of
-            values, non-numeric or non-finite text, an action outside 1–20): ``"raise"`` a
+        on_error: What to do with a file that cannot be used (not a readable file, all frames
+            zero, wrong number of values, non-numeric or non-finite text, coordinates beyond the
+            float32 range, an action outside 1–20): ``"raise"`` a
             ``ValueError`` naming the file (and the line, where there is one), or ``"skip"`` it
             and list it in ``problems``.
 
@@ -92,19 +95,21 @@ def load_msr_action3d(
         try:
             action, subject = _parse_name(path)
             frames = _read_frames(path)  # (T, 20, 3)
+            nonzero = np.any(frames != 0.0, axis=(1, 2))
+            with np.errstate(over="ignore", invalid="ignore"):
+                kept = frames[nonzero] - frames[nonzero][0, center]
+            if not np.isfinite(kept).all():
+                raise _SkippedFile(f"centred coordinates are {BEYOND_FLOAT32}")
         except _SkippedFile as error:
             if on_error == "raise":
                 raise ValueError(f"{path}: {error}") from error.__cause__
             problems.append(f"{path.name}: {error}; file skipped")
             continue
-        nonzero = np.any(frames != 0.0, axis=(1, 2))
         dropped = int(np.count_nonzero(~nonzero))
         if dropped:
             problems.append(
                 f"{path.name}: dropped {dropped} of {len(frames)} frames that were all zeros"
             )
-        kept = frames[nonzero]
-        kept = kept - kept[0, center]
         split = "train" if subject % 2 == 1 else "test"
         samples[split].append((path.name.removesuffix("_skeleton3D.txt"), action - 1, kept))
     num_frames = max((len(s[2]) for group in samples.values() for s in group), default=1)
@@ -125,7 +130,10 @@ def _parse_name(path: Path) -> tuple[int, int]:
 
 def _read_frames(path: Path) -> npt.NDArray[np.float32]:
     """Frames ``(T, 20, 3)`` of one file; raises ``_SkippedFile`` naming what is wrong."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as error:  # e.g. a folder named like a data file
+        raise _SkippedFile(f"cannot read the file ({error.strerror or error})") from error
     if not text.strip():
         raise _SkippedFile("file is empty")
     try:
@@ -140,27 +148,34 @@ def _read_frames(path: Path) -> npt.NDArray[np.float32]:
         )
     if not np.isfinite(values).all():
         raise _SkippedFile(_first_bad_line(text) or "non-finite value")
-    frames = values.reshape(-1, _NUM_JOINTS, 4)[..., :3].astype(np.float32)
+    frames = to_float32(values.reshape(-1, _NUM_JOINTS, 4)[..., :3])
+    if not np.isfinite(frames).all():
+        raise _SkippedFile(_first_bad_line(text, float32=True) or f"value {BEYOND_FLOAT32}")
     if not frames.any():
         raise _SkippedFile(f"all {len(frames)} frames are all zeros")
     return frames
 
 
-def _first_bad_line(text: str) -> str | None:
-    """The 1-based number of the first line that is not four finite numbers, and why."""
+def _first_bad_line(text: str, *, float32: bool = False) -> str | None:
+    """The 1-based number of the first line that is not four finite numbers, and why.
+
+    With ``float32``, an ``x y z`` beyond the float32 range counts as bad too.
+    """
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split("#", 1)[0].split()
         if not fields:
             continue
         if len(fields) != 4:
             return f"line {number} has {len(fields)} values; expected 4 (x y z c)"
-        for field in fields:
+        for column, field in enumerate(fields):
             try:
                 value = float(field)
             except ValueError:
                 return f"line {number}: non-numeric value {field!r}"
             if not math.isfinite(value):
                 return f"line {number}: non-finite value {field!r}"
+            if float32 and column < 3 and abs(value) > _FLOAT32_MAX:
+                return f"line {number}: value {field!r} is {BEYOND_FLOAT32}"
     return None
 
 

@@ -44,6 +44,7 @@ drops them, as the published benchmark numbers do.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -56,7 +57,14 @@ import numpy.typing as npt
 
 from skelmask.data._parallel import map_files
 from skelmask.data.arrays import SkeletonArrays
-from skelmask.data.errors import OnError, ReadReport, SkeletonFileError, check_on_error
+from skelmask.data.errors import (
+    BEYOND_FLOAT32,
+    OnError,
+    ReadReport,
+    SkeletonFileError,
+    check_on_error,
+    to_float32,
+)
 from skelmask.layouts import get_layout
 
 __all__ = [
@@ -243,8 +251,9 @@ def read_ntu_skeleton(path: str | Path) -> NTUSequence:
             empty; a count is not an integer; the frame count is below 1; a body count is
             negative or above ``MAX_BODIES_PER_FRAME``; a body info line does not have 10
             values; a joint count is not 25; a joint line does not have 12 numeric values or its
-            ``x y z`` are not finite; a body ID appears twice in a frame; the file ends early; or
-            non-blank text follows the last frame.
+            ``x y z`` are not finite float32 numbers (NaN, inf, or beyond ``±3.4e38``); a body
+            ID appears twice in a frame; the file ends early; or non-blank text follows the last
+            frame.
 
     Examples:
         >>> import os
@@ -325,7 +334,8 @@ def clean_ntu_sequence(
         when it changed nothing.
 
     Raises:
-        SkeletonFileError: ``"no skeleton"`` if no frame of the file holds a body.
+        SkeletonFileError: ``"no skeleton"`` if no frame of the file holds a body, or if a centred
+            coordinate overflows float32 (joints near ``±3.4e38``).
         ValueError: If ``max_bodies`` is not a positive integer.
 
     Examples:
@@ -373,7 +383,10 @@ def clean_ntu_sequence(
         notes.append(f"dropped {int((~kept).sum())} of {kept.size} frames without a body")
         joints, present = joints[kept], present[kept]
     first_actor = int(np.argmax(present[0]))
-    joints[present] -= joints[0, first_actor, layout.joint_index(_CENTER_JOINT)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        joints[present] -= joints[0, first_actor, layout.joint_index(_CENTER_JOINT)]
+    if not np.isfinite(joints).all():
+        raise SkeletonFileError(sequence.path, f"centred coordinates are {BEYOND_FLOAT32}")
     return joints, notes
 
 
@@ -392,7 +405,10 @@ def load_ntu(
 
     Args:
         root: Folder searched recursively for ``*.skeleton`` files (e.g. the extracted
-            ``nturgb+d_skeletons/`` of NTU-60, or of both NTU-120 archives).
+            ``nturgb+d_skeletons/`` of NTU-60, or of both NTU-120 archives). Symbolic links to
+            folders are followed, each folder is searched once (so a link loop ends), and a
+            ``*.skeleton`` entry that is not a regular file (a broken link, a folder) or a folder
+            that cannot be listed is reported like an unusable file.
         benchmark: One of ``NTU_BENCHMARKS``. Files outside its dataset (e.g. action 61 or
             later under NTU-60) are left out without being read or reported.
         max_frames: Frames ``T`` of the output; longer sequences are resampled to ``T``
@@ -436,14 +452,14 @@ def load_ntu(
     folder = Path(root)
     if not folder.is_dir():
         raise FileNotFoundError(f"NTU RGB+D skeleton folder not found: {folder}")
-    paths = sorted(
-        (path for path in folder.rglob(f"*{_SUFFIX}") if path.is_file()),
-        key=lambda path: (path.name, str(path)),
-    )
-    if not paths:
+    paths, unusable = _find_skeleton_files(folder)
+    if not paths and not unusable:
         raise FileNotFoundError(f"no *{_SUFFIX} files under {folder}")
     excluded = _missing_names(missing)
     report = ReadReport()
+    for path, reason in unusable:
+        report.read += 1
+        report.add_error(SkeletonFileError(path, reason), on_error)
     selected: list[tuple[Path, NTUName, Literal["train", "test"]]] = []
     seen: dict[str, Path] = {}
     for path in paths:
@@ -495,6 +511,52 @@ def load_ntu(
         for split, group in samples.items()
     }
     return splits, report
+
+
+def _find_skeleton_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The ``*.skeleton`` files under ``folder``, and the entries found that cannot be read.
+
+    Symbolic links to folders are followed (archives are often extracted elsewhere and linked
+    in); every folder is searched once, however many links lead to it, so a link loop ends.
+    A ``*.skeleton`` entry that is not a readable regular file (a broken link, a folder) and a
+    folder that cannot be listed are returned with the reason. Files are sorted by name, then
+    path.
+    """
+    found: list[Path] = []
+    unusable: list[tuple[Path, str]] = []
+    root_status = folder.stat()
+    searched = {(root_status.st_dev, root_status.st_ino)}
+
+    def unlistable(error: OSError) -> None:
+        unusable.append((Path(str(error.filename)), f"cannot list the folder ({error.strerror})"))
+
+    for top, folders, files in os.walk(folder, followlinks=True, onerror=unlistable):
+        kept = []
+        for name in sorted(folders):
+            try:
+                status = (Path(top) / name).stat()
+            except OSError as error:
+                unusable.append((Path(top) / name, f"cannot open the folder ({error.strerror})"))
+                continue
+            if (status.st_dev, status.st_ino) not in searched:
+                searched.add((status.st_dev, status.st_ino))
+                kept.append(name)
+            if name.endswith(_SUFFIX):
+                unusable.append((Path(top) / name, "a folder, not a skeleton file"))
+        folders[:] = kept
+        for name in files:
+            path = Path(top) / name
+            if not name.endswith(_SUFFIX):
+                continue
+            if path.is_file():
+                found.append(path)
+            elif path.is_symlink() and not path.exists():
+                unusable.append((path, f"a broken symbolic link to {os.readlink(path)}"))
+            else:
+                unusable.append((path, "not a regular file"))
+    found.sort(key=lambda path: (path.name, str(path)))
+    unusable.sort(key=lambda entry: str(entry[0]))
+    return found, unusable
 
 
 @dataclass(frozen=True, eq=False)
@@ -597,13 +659,16 @@ class _Cursor:
         except ValueError:
             raise self._non_numeric(rows, first) from None
         xyz = values[:, :3]
-        bad = np.flatnonzero(~np.isfinite(xyz).all(axis=1))
+        single = to_float32(xyz)
+        bad = np.flatnonzero(~np.isfinite(single).all(axis=1))
         if bad.size:
+            finite = bool(np.isfinite(xyz[bad[0]]).all())
+            what = f"are {BEYOND_FLOAT32}" if finite else "must be finite"
             raise self.error(
-                f"joint x y z must be finite, got {' '.join(rows[bad[0]][:3])}",
+                f"joint x y z {what}, got {' '.join(rows[bad[0]][:3])}",
                 line=first + int(bad[0]),
             )
-        return xyz.astype(np.float32)
+        return single
 
     def _non_numeric(self, rows: list[list[str]], first: int) -> SkeletonFileError:
         for offset, row in enumerate(rows):
@@ -643,13 +708,16 @@ def _discard(
 
 def _noisy_spread_fraction(body: NTUBody) -> float:
     """Fraction of the body's frames whose x-spread exceeds ``SPREAD_RATIO`` × y-spread."""
-    spread = body.joints.max(axis=1) - body.joints.min(axis=1)  # (K, 3)
-    return float(np.mean(spread[:, 0] > SPREAD_RATIO * spread[:, 1]))
+    # Coordinates near the float32 limit overflow here; the comparison with inf is still valid.
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = body.joints.max(axis=1) - body.joints.min(axis=1)  # (K, 3)
+        return float(np.mean(spread[:, 0] > SPREAD_RATIO * spread[:, 1]))
 
 
 def _motion(body: NTUBody) -> float:
-    """Total variance over time of the body's joint coordinates."""
-    return float(body.joints.var(axis=0).sum())
+    """Total variance over time of the body's joint coordinates (inf for near-float32-limit data)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(body.joints.var(axis=0).sum())
 
 
 def _check_benchmark(benchmark: object) -> tuple[str, str]:

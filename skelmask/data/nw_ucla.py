@@ -29,7 +29,14 @@ import numpy.typing as npt
 
 from skelmask.data._parallel import map_files
 from skelmask.data.arrays import SkeletonArrays
-from skelmask.data.errors import OnError, ReadReport, SkeletonFileError, check_on_error
+from skelmask.data.errors import (
+    BEYOND_FLOAT32,
+    OnError,
+    ReadReport,
+    SkeletonFileError,
+    check_on_error,
+    to_float32,
+)
 from skelmask.layouts import get_layout
 
 __all__ = ["load_nw_ucla"]
@@ -55,10 +62,12 @@ def load_nw_ucla(
         root: Folder holding the ``*.json`` files, or holding ``all_sqe/`` with them.
         max_frames: Frames per sample ``T``, at least 1; longer sequences are resampled.
             ``None`` pads to the longest sequence.
-        on_error: For an unusable file (invalid JSON, a missing key, skeletons that are not
-            ``T × 20 × 3`` finite numbers, a label outside 1–10, a file name without ``_vVV`` or
-            with a view outside 1–3): ``"raise"`` the ``SkeletonFileError``, or ``"skip"``
-            it and list it in the report.
+        on_error: For an unusable file (unreadable, not a file, invalid JSON, JSON nested too
+            deeply or with an integer too large for a float, a missing key, skeletons that are
+            not ``T × 20 × 3`` finite numbers, coordinates (raw or centred) beyond the float32
+            range, a label outside 1–10, a file name without ``_vVV`` or with a view outside
+            1–3):
+            ``"raise"`` the ``SkeletonFileError``, or ``"skip"`` it and list it in the report.
         workers: Processes reading files in parallel, at least 1.
         show_progress: Show a progress bar (needs tqdm).
 
@@ -141,8 +150,14 @@ class _Failure(NamedTuple):
 def _read_sequence(path: Path) -> _Sequence | _Failure:
     """One validated, centred sequence, or why the file cannot be used."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        return _Failure(str(path), f"cannot read the file ({error})")
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        return _Failure(str(path), "invalid JSON: nested too deeply")
+    except ValueError as error:  # JSONDecodeError, or an integer literal of over 4300 digits
         return _Failure(str(path), f"invalid JSON ({error})")
     if not isinstance(record, dict):
         return _Failure(str(path), f"expected a JSON object, got {type(record).__name__}")
@@ -162,7 +177,9 @@ def _read_sequence(path: Path) -> _Sequence | _Failure:
     joints = get_layout(_LAYOUT).num_joints
     try:
         frames = np.asarray(record["skeletons"], dtype=np.float64)
-    except (TypeError, ValueError):
+    except OverflowError:  # a JSON integer beyond float64, e.g. 10**400
+        return _Failure(str(path), f"{name}: skeletons holds a number beyond the float64 range")
+    except (TypeError, ValueError, RecursionError):
         return _Failure(str(path), f"{name}: skeletons is not a T × {joints} × 3 array of numbers")
     if frames.ndim != 3 or frames.shape[0] < 1 or frames.shape[1:] != (joints, 3):
         return _Failure(
@@ -170,8 +187,12 @@ def _read_sequence(path: Path) -> _Sequence | _Failure:
         )
     if not np.isfinite(frames).all():
         return _Failure(str(path), f"{name}: skeletons holds a non-finite value")
-    centred = frames - frames[0, get_layout(_LAYOUT).root]
-    return _Sequence(name, label - 1, int(view[1]), centred.astype(np.float32))
+    if not np.isfinite(to_float32(frames)).all():
+        return _Failure(str(path), f"{name}: skeletons holds a value {BEYOND_FLOAT32}")
+    centred = to_float32(frames - frames[0, get_layout(_LAYOUT).root])
+    if not np.isfinite(centred).all():
+        return _Failure(str(path), f"{name}: centred coordinates are {BEYOND_FLOAT32}")
+    return _Sequence(name, label - 1, int(view[1]), centred)
 
 
 def _to_arrays(samples: Sequence[_Sequence], num_frames: int) -> SkeletonArrays:

@@ -35,14 +35,21 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
 from skelmask.data._parallel import map_files
 from skelmask.data.arrays import SkeletonArrays
-from skelmask.data.errors import OnError, ReadReport, SkeletonFileError, check_on_error
+from skelmask.data.errors import (
+    BEYOND_FLOAT32,
+    OnError,
+    ReadReport,
+    SkeletonFileError,
+    check_on_error,
+    to_float32,
+)
 
 __all__ = ["load_pku_mmd", "read_pku_labels", "read_pku_skeleton"]
 
@@ -57,6 +64,7 @@ _SPLIT_FILES = {
     (2, "xsub"): ("cross_subject_v2.txt", "cross-subject-v2.txt"),
     (2, "xview"): ("cross_view_v2.txt", "cross-view-v2.txt"),
 }
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 _SECTION = re.compile(r"^\s*(train\w*|valid\w*|test\w*)\s+videos?\s*:(.*)$", re.IGNORECASE)
 
 
@@ -72,8 +80,9 @@ def read_pku_skeleton(path: str | Path) -> npt.NDArray[np.float32]:
         second body is zeros where the file has none.
 
     Raises:
-        SkeletonFileError: If the file is empty, or with the line, if a line does not hold 75 or
-            150 finite numbers.
+        SkeletonFileError: If the file cannot be read or is empty, or with the line, if a line
+            does not hold 75 or 150 finite numbers within the float32 range
+            (``|value| <= 3.4e38``).
 
     Examples:
         >>> import tempfile
@@ -84,8 +93,8 @@ def read_pku_skeleton(path: str | Path) -> npt.NDArray[np.float32]:
         >>> frames.shape, frames.dtype, float(frames[1, 1].sum())
         ((2, 2, 25, 3), dtype('float32'), 0.0)
     """
-    rows: list[npt.NDArray[np.float64]] = []
-    with Path(path).open(encoding="utf-8", errors="replace") as file:
+    rows: list[npt.NDArray[np.float32]] = []
+    with _open_text(path) as file:
         for number, line in enumerate(file, start=1):
             fields = line.split()
             if not fields:
@@ -100,12 +109,25 @@ def read_pku_skeleton(path: str | Path) -> npt.NDArray[np.float32]:
                 raise SkeletonFileError(path, f"non-numeric value ({error})", line=number) from None
             if not np.isfinite(values).all():
                 raise SkeletonFileError(path, "non-finite value", line=number)
-            if len(values) == 75:
-                values = np.concatenate([values, np.zeros(75)])
-            rows.append(values)
+            single = to_float32(values)
+            if not np.isfinite(single).all():
+                raise SkeletonFileError(path, f"value {BEYOND_FLOAT32}", line=number)
+            if len(single) == 75:
+                single = np.concatenate([single, np.zeros(75, dtype=np.float32)])
+            rows.append(single)
     if not rows:
         raise SkeletonFileError(path, "file holds no frames")
-    return np.stack(rows).reshape(-1, _NUM_BODIES, _NUM_JOINTS, 3).astype(np.float32)
+    return np.stack(rows).reshape(-1, _NUM_BODIES, _NUM_JOINTS, 3)
+
+
+def _open_text(path: str | Path) -> TextIO:
+    """``path`` opened for reading text; ``SkeletonFileError`` if it cannot be (e.g. a folder)."""
+    try:
+        return Path(path).open(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise SkeletonFileError(
+            path, f"cannot read the file ({error.strerror or error})"
+        ) from error
 
 
 def read_pku_labels(path: str | Path, *, num_classes: int = _NUM_CLASSES) -> npt.NDArray[np.int64]:
@@ -121,8 +143,9 @@ def read_pku_labels(path: str | Path, *, num_classes: int = _NUM_CLASSES) -> npt
         ``start``, ``end`` (0-based, inclusive; see the module docstring) and ``confidence``.
 
     Raises:
-        SkeletonFileError: With the line, if a line is not four comma-separated integers, its
-            label is outside ``1..num_classes``, ``start`` is negative or ``end < start``.
+        SkeletonFileError: If the file cannot be read; with the line, if a line is not four
+            comma-separated integers, its label is outside ``1..num_classes``, ``start`` is
+            negative, ``end < start``, or a number does not fit in int64.
 
     Examples:
         >>> import tempfile
@@ -139,7 +162,7 @@ def _parse_labels(path: str | Path, num_classes: int) -> tuple[npt.NDArray[np.in
     """The rows of ``read_pku_labels`` and the 1-based line number of each."""
     rows: list[list[int]] = []
     numbers: list[int] = []
-    with Path(path).open(encoding="utf-8", errors="replace") as file:
+    with _open_text(path) as file:
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
@@ -158,6 +181,12 @@ def _parse_labels(path: str | Path, num_classes: int) -> tuple[npt.NDArray[np.in
             if not 1 <= label <= num_classes:
                 raise SkeletonFileError(
                     path, f"label {label} is outside 1..{num_classes}", line=number
+                )
+            if not all(_INT64_MIN <= value <= _INT64_MAX for value in (start, end, confidence)):
+                raise SkeletonFileError(
+                    path,
+                    f"start, end and confidence must fit in int64; got {line.strip()!r}",
+                    line=number,
                 )
             if start < 0 or end < start:
                 raise SkeletonFileError(
@@ -245,7 +274,11 @@ def load_pku_mmd(
         elif not skeleton_path.is_file():
             report.read += 1
             report.add_error(
-                SkeletonFileError(label_path, f"skeleton file {skeleton_path} not found"),
+                SkeletonFileError(
+                    label_path,
+                    f"skeleton file {skeleton_path} "
+                    + ("is not a file" if skeleton_path.exists() else "not found"),
+                ),
                 on_error,
             )
         else:
@@ -386,7 +419,12 @@ def _read_video(job: _VideoJob) -> _VideoResult:
         first_frame = int(np.argmax(present.any(axis=1)))
         first_body = int(np.argmax(present[first_frame]))
         origin = segment[first_frame, first_body, _SPINE_MID]
-        segment = np.where(present[:, :, None, None], segment - origin, np.float32(0.0))
+        with np.errstate(over="ignore", invalid="ignore"):
+            segment = np.where(present[:, :, None, None], segment - origin, np.float32(0.0))
+        if not np.isfinite(segment).all():
+            reason = f"segment {start}..{end}: centred coordinates are {BEYOND_FLOAT32}"
+            result.errors.append((str(job.label_path), reason, line))
+            continue
         if len(segment) > job.max_frames:
             index = np.linspace(0, len(segment) - 1, job.max_frames).round().astype(np.int64)
             result.cleaned.append(f"{name}: resampled {len(segment)} frames to {job.max_frames}")

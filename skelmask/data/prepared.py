@@ -11,25 +11,26 @@ also an ordinary ``.npz`` that ``np.load`` reads. Its members:
 
 Files are written atomically: the archive goes to a temporary file in the destination folder, is
 flushed and fsynced, and then replaces the destination with ``os.replace``, so a crash leaves
-either the previous file or the new one, never a partial file.
+either the previous file or the new one, never a partial file. The file's permissions follow the
+umask, and temporary files left by a killed writer are removed by the next write of the same
+file.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import json
 import os
 import struct
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from skelmask._atomic import fsync_folder
+from skelmask._atomic import atomic_write
+from skelmask.data._npy import ZIP_ERRORS, npy_member, read_array, read_npy_header
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 
@@ -88,32 +89,29 @@ def save_prepared(
         "names": np.array(arrays.names, dtype=np.str_).reshape(len(arrays)),
         "header": np.array(header, dtype=np.str_),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "w+b") as handle:
-            _write_archive(handle, members)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    fsync_folder(path.parent)
+    with atomic_write(path) as handle:
+        _write_archive(handle, members)
     return path
 
 
-def load_prepared(path: str | Path, *, mmap: bool = True) -> SkeletonArrays:
+def load_prepared(
+    path: str | Path, *, mmap: bool = True, check_finite: bool = True
+) -> SkeletonArrays:
     """Reads a prepared file, mapping its coordinates from disk by default.
+
+    The file's size, modification time and inode are recorded when it is opened; a
+    ``SkeletonDataset`` over the mapped arrays checks them whenever a ``DataLoader`` worker
+    started with ``spawn`` or ``forkserver`` re-opens the file, so a file rewritten during a run
+    is an error there instead of new coordinates read with the old labels.
 
     Args:
         path: A file written by ``save_prepared``.
         mmap: Map ``data.npy`` read-only with ``numpy.memmap``, so that only the frames a
             dataset indexes are ever read (NTU-120 need not fit in memory); ``False`` reads
             everything into memory.
+        check_finite: Scan the coordinates once for NaN and inf (``SkeletonArrays.check_finite``,
+            vectorised in chunks; it reads a mapped file through once). ``False`` skips the scan
+            here; ``SkeletonDataset`` then runs it when it is built.
 
     Returns:
         The samples. With ``mmap``, ``arrays.data`` is a read-only float32 ``(N, C, T, V, M)``
@@ -124,7 +122,10 @@ def load_prepared(path: str | Path, *, mmap: bool = True) -> SkeletonArrays:
         FileNotFoundError: If ``path`` does not exist.
         SkeletonFileError: Naming the file, if it is not a zip archive (or is truncated), lacks a
             member or the header, was written by a newer format version, holds arrays of the
-            wrong dtype or shape, or (with ``mmap``) stores ``data.npy`` compressed.
+            wrong dtype or shape, a member whose ``.npy`` header is invalid, claims more bytes
+            than are stored or holds Python objects, (with ``mmap``) stores ``data.npy``
+            compressed, changed while it was being read, or (with ``check_finite``) holds NaN
+            or inf, naming the samples by index and name.
 
     Examples:
         >>> from skelmask.data.prepared import load_prepared
@@ -135,10 +136,13 @@ def load_prepared(path: str | Path, *, mmap: bool = True) -> SkeletonArrays:
     """
     path = Path(path)
     small = ("labels", "lengths", "names")
+    if not path.is_file():
+        raise FileNotFoundError(f"prepared file not found: {path}")
+    identity = FileIdentity.of(path.stat())
     header, archive_members = _read_archive(path, small if mmap else ("data", *small))
-    data = _map_data(path) if mmap else archive_members["data"]
+    data = _map_data(path, identity) if mmap else archive_members["data"]
     try:
-        return SkeletonArrays(
+        arrays = SkeletonArrays(
             data=data,
             labels=archive_members["labels"],
             lengths=archive_members["lengths"],
@@ -148,6 +152,76 @@ def load_prepared(path: str | Path, *, mmap: bool = True) -> SkeletonArrays:
         )
     except (ValueError, TypeError, KeyError) as error:
         raise SkeletonFileError(path, f"inconsistent prepared file: {error}") from error
+    if check_finite:
+        try:
+            arrays.check_finite()
+        except ValueError as error:
+            raise SkeletonFileError(path, str(error)) from error
+    return arrays
+
+
+class FileIdentity(NamedTuple):
+    """What tells a file from a rewritten one: size, modification time (ns) and inode."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, status: os.stat_result) -> FileIdentity:
+        return cls(status.st_size, status.st_mtime_ns, status.st_ino)
+
+
+class PreparedMap(np.memmap):
+    """A ``numpy.memmap`` of ``data.npy`` that remembers the identity of the file it maps."""
+
+    identity: FileIdentity | None = None
+
+
+def map_prepared_data(
+    filename: str | Path,
+    *,
+    offset: int,
+    shape: tuple[int, ...],
+    dtype: np.dtype[Any] | str,
+    fortran_order: bool,
+    identity: FileIdentity | None,
+) -> PreparedMap:
+    """Maps ``data.npy`` of a prepared file read-only, refusing a file that has changed.
+
+    Args:
+        filename: The prepared file.
+        offset: Byte offset of the array in the file.
+        shape: ``(N, C, T, V, M)``.
+        dtype: float32.
+        fortran_order: The member's memory order.
+        identity: The file as it was when its labels were read, or ``None`` to accept any.
+
+    Raises:
+        SkeletonFileError: If the file's size, modification time or inode differ from
+            ``identity``.
+    """
+    with open(filename, "rb") as handle:  # np.memmap maps this very handle
+        current = FileIdentity.of(os.fstat(handle.fileno()))
+        if identity is not None and current != identity:
+            raise SkeletonFileError(
+                filename,
+                f"changed since it was loaded (size {identity.size} -> {current.size} bytes, "
+                f"modified {identity.mtime_ns} -> {current.mtime_ns} ns, inode {identity.inode} "
+                f"-> {current.inode}): it was rewritten while it was being read, so its "
+                "coordinates no longer match the labels already loaded. Reload it (restart the "
+                "run), and write new prepared files under new names while a run reads them",
+            )
+        mapping = PreparedMap(
+            handle,
+            dtype=np.dtype(dtype),
+            mode="r",
+            offset=offset,
+            shape=shape,
+            order="F" if fortran_order else "C",
+        )
+    mapping.identity = current
+    return mapping
 
 
 def read_prepared_metadata(path: str | Path) -> dict[str, object]:
@@ -223,32 +297,31 @@ def _read_archive(
     if not path.is_file():
         raise FileNotFoundError(f"prepared file not found: {path}")
     try:
-        with zipfile.ZipFile(path) as archive:
-            present = set(archive.namelist())
-            missing = [f"{name}.npy" for name in _MEMBERS if f"{name}.npy" not in present]
-            if missing:
-                raise SkeletonFileError(
-                    path, f"not a prepared skelmask file: members {missing} are missing"
-                )
-            header = _parse_header(path, _read_member(path, archive, "header"))
-            members = {name: _read_member(path, archive, name) for name in wanted}
-    except zipfile.BadZipFile as error:
+        archive = zipfile.ZipFile(path)
+    except (ValueError, *ZIP_ERRORS) as error:
         raise SkeletonFileError(path, _not_a_zip_reason(path, error)) from error
-    if "data" in members:
-        _check_data(path, members["data"].dtype, members["data"].shape)
+    with archive:
+        present = set(archive.namelist())
+        missing = [f"{name}.npy" for name in _MEMBERS if f"{name}.npy" not in present]
+        if missing:
+            raise SkeletonFileError(
+                path, f"not a prepared skelmask file: members {missing} are missing"
+            )
+        header = _parse_header(path, _read_member(path, archive, "header"))
+        members = {name: _read_member(path, archive, name) for name in wanted}
     return header, members
 
 
 def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> npt.NDArray[Any]:
-    try:
-        with archive.open(f"{name}.npy") as member:
-            array: npt.NDArray[Any] = np.lib.format.read_array(member, allow_pickle=False)
-    except (ValueError, EOFError, OSError) as error:
-        raise SkeletonFileError(path, f"cannot read member {name}.npy: {error}") from error
-    return array
+    """One member, its header checked before anything is allocated (``data`` also for dtype)."""
+    member = f"{name}.npy"
+    with npy_member(path, archive, member) as (header, stream):
+        if name == "data":
+            _check_data(path, header.dtype, header.shape)
+        return read_array(path, member, header, stream)
 
 
-def _not_a_zip_reason(path: Path, error: zipfile.BadZipFile) -> str:
+def _not_a_zip_reason(path: Path, error: Exception) -> str:
     with path.open("rb") as handle:
         starts_like_zip = handle.read(4) == _LOCAL_HEADER_SIGNATURE
     if starts_like_zip:
@@ -289,7 +362,7 @@ def _check_data(path: Path, dtype: np.dtype[Any], shape: tuple[int, ...]) -> Non
         )
 
 
-def _map_data(path: Path) -> npt.NDArray[np.float32]:
+def _map_data(path: Path, identity: FileIdentity) -> npt.NDArray[np.float32]:
     """Maps the stored ``data.npy`` member read-only, after checking it is complete."""
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo("data.npy")
@@ -300,6 +373,10 @@ def _map_data(path: Path) -> npt.NDArray[np.float32]:
             "rewrite the file with save_prepared",
         )
     file_size = path.stat().st_size
+    if not 0 <= info.header_offset < file_size:
+        raise SkeletonFileError(
+            path, f"truncated or corrupt prepared file: data.npy starts at {info.header_offset}"
+        )
     with path.open("rb") as handle:
         handle.seek(info.header_offset)
         local = handle.read(_LOCAL_HEADER.size)
@@ -308,34 +385,24 @@ def _map_data(path: Path) -> npt.NDArray[np.float32]:
         name_length, extra_length = _LOCAL_HEADER.unpack(local)[-2:]
         member_start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
         handle.seek(member_start)
-        try:
-            version = np.lib.format.read_magic(handle)
-            readers = {
-                (1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0,
-            }
-            if version not in readers:
-                raise ValueError(f".npy format version {version} is not 1.0 or 2.0")
-            shape, fortran_order, dtype = readers[version](handle)
-        except ValueError as error:
-            raise SkeletonFileError(path, f"data.npy has no valid .npy header: {error}") from error
+        header = read_npy_header(path, "data.npy", handle)
         data_start = handle.tell()
-    _check_data(path, dtype, shape)
-    needed = data_start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    _check_data(path, header.dtype, header.shape)
+    needed = data_start + header.nbytes
     available = min(member_start + info.file_size, file_size)
     if needed > available:
         raise SkeletonFileError(
             path,
-            f"truncated prepared file: data.npy needs {needed - data_start} bytes for shape "
-            f"{shape}, only {max(available - data_start, 0)} are stored",
+            f"truncated prepared file: data.npy needs {header.nbytes} bytes for shape "
+            f"{header.shape}, only {max(available - data_start, 0)} are stored",
         )
     if needed == data_start:  # an empty array: nothing to map, and mmap rejects length 0
-        return np.zeros(shape, dtype=np.float32)
-    return np.memmap(
+        return np.zeros(header.shape, dtype=np.float32)
+    return map_prepared_data(
         path,
-        dtype=dtype,
-        mode="r",
         offset=data_start,
-        shape=shape,
-        order="F" if fortran_order else "C",
+        shape=header.shape,
+        dtype=header.dtype,
+        fortran_order=header.fortran_order,
+        identity=identity,
     )

@@ -107,7 +107,7 @@ def test_npz_bad_samples_skip(tmp_path: Path) -> None:
     assert report.read == 4
     assert report.kept == 1
     assert report.rejected == [
-        f"{path}: x_train[1]: non-finite value (NaN or inf)",
+        f"{path}: x_train[1]: non-finite value (NaN, inf, or beyond the float32 range)",
         f"{path}: y_train[2]: row is not one-hot: [0.0, 1.0, 1.0, 0.0, 0.0]",
         f"{path}: x_train[3]: sample is all zeros",
     ]
@@ -235,12 +235,12 @@ def test_pyskl_3d_round_trip(
         ],
     }
     path = write_pickle(tmp_path / f"rt_{seed}.pkl", content, protocol)
-    splits, report = load_pyskl(path)
+    splits, report = load_pyskl(path, num_classes=5)
     assert set(splits) == {"xsub_train", "xsub_val"}
     train = splits["xsub_train"]
     assert train.names == ids[::-1]
     assert train.layout == "nturgb+d"
-    assert train.num_classes == int(labels.max()) + 1
+    assert train.num_classes == 5
     assert train.data.dtype == np.float32
     assert train.data.shape == (len(ids), 3, max(frames[: len(ids)]), 25, max(persons))
     for n, keypoint in enumerate(keypoints[::-1]):
@@ -262,7 +262,7 @@ def test_pyskl_2d_with_scores(tmp_path: Path, joints: int, layout: str) -> None:
     keypoint = rng.uniform(0, 1000, size=(2, 6, joints, 2)).astype(np.float16)
     score = rng.uniform(0, 1, size=(2, 6, joints)).astype(np.float16)
     content = {"split": {"train": ["a"]}, "annotations": [annotation("a", 3, keypoint, score)]}
-    splits, _ = load_pyskl(write_pickle(tmp_path / "2d.pkl", content))
+    splits, _ = load_pyskl(write_pickle(tmp_path / "2d.pkl", content), num_classes=4)
     arrays = splits["train"]
     assert arrays.layout == layout
     assert arrays.data.shape == (1, 3, 6, joints, 2)
@@ -287,7 +287,7 @@ def test_pyskl_explicit_layout_and_unknown_joint_count(tmp_path: Path) -> None:
 
 
 def good(frame_dir: str, frames: int = 4) -> dict[str, Any]:
-    return annotation(frame_dir, 1, np.ones((1, frames, 25, 3), np.float32))
+    return annotation(frame_dir, 0, np.ones((1, frames, 25, 3), np.float32))
 
 
 @pytest.mark.parametrize(
@@ -404,7 +404,161 @@ def test_pyskl_truncated_file(tmp_path: Path) -> None:
 def test_pyskl_into_skeleton_dataset(tmp_path: Path) -> None:
     keypoint = np.random.default_rng(2).normal(size=(2, 30, 25, 3)).astype(np.float16)
     content = {"split": {"xsub_train": ["a"]}, "annotations": [annotation("a", 4, keypoint)]}
-    arrays = load_pyskl(write_pickle(tmp_path / "d.pkl", content))[0]["xsub_train"]
+    arrays = load_pyskl(write_pickle(tmp_path / "d.pkl", content), num_classes=5)[0]["xsub_train"]
     clip, label = SkeletonDataset(arrays, window=16, seed=0)[0]
     assert clip.shape == (3, 16, 25, 2)
     assert int(label) == 4
+
+
+# --- pyskl: labels, dtypes, frames ------------------------------------------------------------
+
+
+def labelled(labels: list[int]) -> dict[str, Any]:
+    names = [f"s{index}" for index in range(len(labels))]
+    return {
+        "split": {"train": names},
+        "annotations": [
+            annotation(name, label, np.full((1, 4, 25, 3), index, np.float32))
+            for index, (name, label) in enumerate(zip(names, labels, strict=True))
+        ],
+    }
+
+
+def test_pyskl_an_outlier_label_is_refused_with_the_range(tmp_path: Path) -> None:
+    path = write_pickle(tmp_path / "outlier.pkl", labelled([0, 1, 2, 10**12, 1]))
+    for on_error in ("raise", "skip"):
+        with pytest.raises(SkeletonFileError) as info:
+            load_pyskl(path, on_error=on_error)  # type: ignore[arg-type]
+        assert str(info.value) == (
+            f"{path}: labels must cover 0..1000000000000 without a gap when num_classes is not "
+            "given (pyskl stores no class count, so it would be 1000000000001); the file holds "
+            "4 distinct labels: 0-2, 1000000000000. Pass num_classes (skelmask prepare pyskl "
+            "--num-classes) if it holds a subset of its classes"
+        )
+    splits, report = load_pyskl(path, num_classes=3, on_error="skip")
+    assert splits["train"].names == ["s0", "s1", "s2", "s4"]
+    assert splits["train"].num_classes == 3
+    assert report.rejected == [
+        f"{path}: 's3': label 1000000000000 is outside [0, num_classes) = [0, 3)"
+    ]
+    with pytest.raises(SkeletonFileError, match=r"'s3': label 1000000000000 is outside"):
+        load_pyskl(path, num_classes=3)
+
+
+def test_pyskl_labels_with_a_gap_need_num_classes(tmp_path: Path) -> None:
+    path = write_pickle(tmp_path / "gap.pkl", labelled([0, 2, 5, 6]))
+    with pytest.raises(SkeletonFileError, match=r"4 distinct labels: 0, 2, 5-6\. Pass num_classes"):
+        load_pyskl(path)
+    splits, _ = load_pyskl(path, num_classes=60)
+    assert splits["train"].labels.tolist() == [0, 2, 5, 6]
+    assert splits["train"].num_classes == 60
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ValueError, match="num_classes must be None or an int >= 1"):
+            load_pyskl(path, num_classes=bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("keypoint", "score", "dtype"),
+    [
+        (np.ones((1, 4, 25, 3), np.complex64), None, "complex64"),
+        (np.full((1, 4, 25, 3), "1.0"), None, "<U3"),
+        (np.full((1, 4, 25, 3), b"1"), None, "|S1"),
+        (np.full((1, 4, 25, 3), 1.0, dtype=object), None, "object"),
+        (np.ones((1, 4, 25, 3), bool), None, "bool"),
+        (np.ones((1, 4, 25, 2), np.float16), np.ones((1, 4, 25), np.complex128), "complex128"),
+    ],
+)
+def test_pyskl_keypoints_that_are_not_real_numbers_are_reported_per_sample(
+    tmp_path: Path, keypoint: np.ndarray, score: np.ndarray | None, dtype: str
+) -> None:
+    bad = annotation("b", 0, keypoint, score)
+    others = [
+        annotation(name, 0, np.ones((1, 4, 25, keypoint.shape[3]), np.float32)) for name in "ac"
+    ]
+    if score is not None:
+        for other in others:
+            other["keypoint_score"] = np.ones((1, 4, 25), np.float32)
+    content = {"split": {"train": ["a", "b", "c"]}, "annotations": [others[0], bad, others[1]]}
+    path = write_pickle(tmp_path / "dtype.pkl", content)
+    key = "keypoint" if score is None else "keypoint_score"
+    message = f"{path}: 'b': {key} must hold real numbers, got dtype {dtype}"
+    with pytest.raises(SkeletonFileError) as info:
+        load_pyskl(path)
+    assert str(info.value) == message
+    splits, report = load_pyskl(path, on_error="skip")
+    assert splits["train"].names == ["a", "c"]
+    assert report.rejected == [message]
+
+
+def test_pyskl_keypoints_beyond_float32_are_reported(tmp_path: Path) -> None:
+    keypoint = np.ones((1, 4, 25, 3))
+    keypoint[0, 2, 3, 1] = 1e39
+    content = {
+        "split": {"train": ["a", "b"]},
+        "annotations": [good("a"), annotation("b", 0, keypoint)],
+    }
+    path = write_pickle(tmp_path / "big.pkl", content)
+    splits, report = load_pyskl(path, on_error="skip")
+    assert splits["train"].names == ["a"]
+    expected = (
+        f"{path}: 'b': keypoint or keypoint_score holds a non-finite value (NaN, inf, or beyond "
+        "the float32 range)"
+    )
+    assert report.rejected == [expected]
+
+
+def test_pyskl_max_frames_resamples_and_unlisted_samples_do_not_pad(tmp_path: Path) -> None:
+    short = np.arange(4 * 25 * 3, dtype=np.float32).reshape(1, 4, 25, 3)
+    long = np.arange(10, dtype=np.float16)[None, :, None, None] * np.ones(
+        (1, 10, 25, 3), np.float16
+    )
+    spare = np.ones((1, 500, 25, 3), np.float16)  # in no split: must not set T
+    content = {
+        "split": {"train": ["a", "b"]},
+        "annotations": [
+            annotation("a", 0, short),
+            annotation("b", 1, long),
+            annotation("x", 0, spare),
+        ],
+    }
+    path = write_pickle(tmp_path / "frames.pkl", content)
+    splits, report = load_pyskl(path)
+    assert splits["train"].data.shape == (2, 3, 10, 25, 1)
+    splits, report = load_pyskl(path, max_frames=5)
+    train = splits["train"]
+    assert train.data.shape == (2, 3, 5, 25, 1)
+    assert train.lengths.tolist() == [4, 5]
+    np.testing.assert_array_equal(train.data[0, :, :4, :, 0], short[0].transpose(2, 0, 1))
+    assert not train.data[0, :, 4:].any()
+    # linspace(0, 9, 5) = 0, 2.25, 4.5, 6.75, 9 rounds to frames 0, 2, 4, 7, 9.
+    np.testing.assert_array_equal(train.data[1, 0, :, 0, 0], [0, 2, 4, 7, 9])
+    assert report.cleaned == ["b: resampled 10 frames to 5"]
+    with pytest.raises(ValueError, match="max_frames must be None or an int >= 1, got 0"):
+        load_pyskl(path, max_frames=0)
+
+
+# --- damaged pickles found by fuzzing (tests/data/test_fuzz_readers.py) --------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        # A FRAME opcode claiming 2**64 - 1 bytes: OverflowError inside pickle.
+        (b"\x80\x04\x95" + (2**64 - 1).to_bytes(8, "little") + b".", "FRAME length exceeds"),
+        # _codecs.encode asked for an unknown codec: LookupError.
+        (
+            pickle.dumps({"split": {}, "annotations": [b"abc"]}, protocol=2).replace(
+                b"latin1", b"matin1"
+            ),
+            r"not a valid pickle \(unknown encoding: matin1\)",
+        ),
+        # A persistent id: pickle's message spans two lines.
+        (b"Pfoo\n.", "cannot unpickle: A load persistent id instruction"),
+    ],
+)
+def test_pyskl_damaged_pickles_are_file_errors(tmp_path: Path, data: bytes, match: str) -> None:
+    path = tmp_path / "damaged.pkl"
+    path.write_bytes(data)
+    with pytest.raises(SkeletonFileError, match=match) as info:
+        load_pyskl(path, on_error="skip")
+    assert info.value.path == str(path)

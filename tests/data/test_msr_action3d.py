@@ -141,6 +141,15 @@ CORRUPT = {
         "0.1 0.2 0.3 1\n" * 2 + "0.1 nan 0.3 1\n" + "0.1 0.2 0.3 1\n" * 17,
         "line 3: non-finite value 'nan'",
     ),
+    "beyond float32": (
+        "0.1 0.2 0.3 1\n" * 4 + "0.1 1e39 0.3 1\n" + "0.1 0.2 0.3 1\n" * 15,
+        re.escape("line 5: value '1e39' is beyond the float32 range (|value| > 3.4e38)"),
+    ),
+    # Every value fits float32, but centring on the hip centre (joint 6) subtracts -3e38.
+    "overflow when centred": (
+        "3e38 0.2 0.3 1\n" * 6 + "-3e38 0.2 0.3 1\n" + "0.1 0.2 0.3 1\n" * 13,
+        re.escape("centred coordinates are beyond the float32 range"),
+    ),
     "partial frame": ("0.1 0.2 0.3 1\n" * 30, "30 rows is not a multiple of 20"),
     "five columns": ("0.1 0.2 0.3 1 5\n" * 20, r"rows have 5 values; expected 4"),
     "all zeros": ("0 0 0 0\n" * 40, "all 2 frames are all zeros"),
@@ -193,3 +202,15 @@ def test_missing_folder(tmp_path: Path) -> None:
 def test_bad_on_error(root: Path) -> None:
     with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip', got 'ignore'"):
         load_msr_action3d(root, on_error="ignore")  # type: ignore[arg-type]
+
+
+def test_a_folder_named_like_a_data_file_is_reported(root: Path) -> None:
+    folder = root / FOLDER / "a05_s01_e03_skeleton3D.txt"
+    folder.mkdir()
+    train, test, problems = load_msr_action3d(root)
+    assert (train.names, test.names) == (["a01_s01_e01"], ["a02_s02_e01"])
+    assert len(problems) == 1
+    assert problems[0].startswith("a05_s01_e03_skeleton3D.txt: cannot read the file (")
+    assert problems[0].endswith("); file skipped")
+    with pytest.raises(ValueError, match=re.escape(f"{folder}: cannot read the file")):
+        load_msr_action3d(root, on_error="raise")

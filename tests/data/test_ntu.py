@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skelmask.data.dataset import SkeletonDataset
-from skelmask.data.errors import SkeletonFileError
+from skelmask.data.errors import BEYOND_FLOAT32, SkeletonFileError
 from skelmask.data.ntu import (
     NTU60_TRAINING_SUBJECTS,
     NTU120_TRAINING_SUBJECTS,
@@ -183,6 +184,7 @@ ERROR_CASES = {
     "joint line with 13 values": (replace(good_lines(), 33, JOINT + " 5"), 33, "joint line has 13 values; expected 12"),
     "non-numeric joint value": (replace(good_lines(), 12, JOINT.replace("3.0", "3.O")), 12, "non-numeric value '3.O'"),
     "NaN coordinate": (replace(good_lines(), 20, JOINT.replace("0.2", "nan")), 20, "joint x y z must be finite, got 0.1 nan 3.0"),
+    "coordinate beyond float32": (replace(good_lines(), 20, JOINT.replace("0.2", "1e39")), 20, re.escape("joint x y z are beyond the float32 range (|value| > 3.4e38), got 0.1 1e39 3.0")),
     "joint count 24": (replace(good_lines(), 4, "24"), 4, "joint count is 24; expected 25"),
     "non-integer joint count": (replace(good_lines(), 32, "25.5"), 32, "the joint count of body \\d+ in frame 2 must be an integer"),
     "negative body count": (replace(good_lines(), 2, "-1"), 2, "body count of frame 1 is -1"),
@@ -547,3 +549,69 @@ def test_invalid_arguments(tmp_path: Path, root: Path) -> None:
         load_ntu(root, benchmark="ntu60-xsub", on_error="ignore")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="workers must be an int >= 1"):
         load_ntu(root, benchmark="ntu60-xsub", workers=0)
+
+
+def test_coordinates_that_overflow_float32_when_centred_are_rejected(root: Path) -> None:
+    # Each value fits float32, but centring subtracts -3e38 from 3e38.
+    joints = person(12, seed=5)
+    joints[:, SPINE_MID, 0] = -3e38
+    joints[:, 0, 0] = 3e38
+    lines = skeleton_lines(single(joints))
+    lines = [
+        line.replace("-300000000000000000000000000000000000000.000000", "-3e38") for line in lines
+    ]
+    path = write_text(root, "S003C001P002R001A005", lines)
+    splits, report = load_ntu(root, benchmark="ntu60-xsub")
+    assert (report.read, report.kept) == (3, 2)
+    assert report.rejected == [f"{path}: centred coordinates are {BEYOND_FLOAT32}"]
+    assert all(np.isfinite(arrays.data).all() for arrays in splits.values())
+    with pytest.raises(SkeletonFileError, match=re.escape(f"{path}: centred coordinates")):
+        load_ntu(root, benchmark="ntu60-xsub", on_error="raise")
+
+
+# --- folders reached through symbolic links -----------------------------------------------------
+
+posix_links = pytest.mark.skipif(os.name != "posix", reason="symbolic links need POSIX here")
+
+
+@posix_links
+def test_symlinked_folders_are_followed_once(root: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere" / "nturgb+d_skeletons_s018_to_s032"
+    write_skeleton(elsewhere, "S003C001P002R001A005", single(person(12, seed=7)))
+    (root / "second_archive").symlink_to(elsewhere, target_is_directory=True)
+    (root / "part0" / "loop").symlink_to(root, target_is_directory=True)  # a link loop
+    (root / "alias").symlink_to(root / "part1", target_is_directory=True)  # the same folder twice
+    splits, report = load_ntu(root, benchmark="ntu60-xsub")
+    assert (report.read, report.kept, report.rejected) == (3, 3, [])
+    assert splits["train"].names == ["S001C001P001R001A001", "S003C001P002R001A005"]
+    assert splits["test"].names == ["S002C002P003R002A002"]
+
+
+@posix_links
+def test_entries_that_are_not_skeleton_files_are_reported(root: Path, tmp_path: Path) -> None:
+    broken = root / "S003C001P002R001A005.skeleton"
+    broken.symlink_to(tmp_path / "unmounted" / "S003C001P002R001A005.skeleton")
+    folder = root / "S003C001P002R001A006.skeleton"
+    folder.mkdir()
+    _, report = load_ntu(root, benchmark="ntu60-xsub")
+    assert (report.read, report.kept) == (4, 2)
+    assert report.rejected == [
+        f"{broken}: a broken symbolic link to {tmp_path / 'unmounted' / broken.name}",
+        f"{folder}: a folder, not a skeleton file",
+    ]
+    with pytest.raises(SkeletonFileError, match="a broken symbolic link"):
+        load_ntu(root, benchmark="ntu60-xsub", on_error="raise")
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions, not root"
+)
+def test_a_folder_that_cannot_be_listed_is_reported(root: Path) -> None:
+    locked = root / "locked"
+    locked.mkdir()
+    locked.chmod(0)
+    try:
+        _, report = load_ntu(root, benchmark="ntu60-xsub")
+    finally:
+        locked.chmod(0o755)
+    assert report.rejected == [f"{locked}: cannot list the folder (Permission denied)"]

@@ -102,6 +102,14 @@ def test_max_frames_resamples_and_pads(tmp_path: Path) -> None:
         ("a01_s01_e00_v01", [[[0.0, 0.0]] * 20, [[0.0]] * 20], 1, "is not a T × 20 × 3 array"),
         ("a01_s01_e00_v01", [[["x", 0.0, 0.0]] * 20], 1, "is not a T × 20 × 3 array"),
         ("a01_s01_e00_v01", [[[float("nan"), 0.0, 0.0]] * 20], 1, "non-finite value"),
+        ("a01_s01_e00_v01", [[[1e39, 0.0, 0.0]] * 20], 1, "holds a value beyond the float32"),
+        (
+            "a01_s01_e00_v01",
+            [[[-3e38, 0.0, 0.0]] + [[3e38, 0.0, 0.0]] * 19],
+            1,
+            r"centred coordinates are beyond the float32 range \(\|value\| > 3\.4e38\)",
+        ),
+        ("a01_s01_e00_v01", [[[10**400, 0.0, 0.0]] * 20], 1, "beyond the float64 range"),
         ("a01_s01_e00_v01", [[[0.0, 0.0, 0.0]] * 20], 0, r"label 0 is outside 1\.\.10"),
         ("a01_s01_e00_v01", [[[0.0, 0.0, 0.0]] * 20], 11, r"label 11 is outside 1\.\.10"),
         ("a01_s01_e00_v01", [[[0.0, 0.0, 0.0]] * 20], "1", r"label '1' is outside"),
@@ -131,6 +139,16 @@ def test_bad_files_skip_and_raise(
         ("[1, 2]", "expected a JSON object, got list"),
         ('{"file_name": "a01_s01_e00_v01", "label": 1}', r"missing key\(s\) skeletons"),
         ('{"file_name": 7, "skeletons": [], "label": 1}', "file_name must be a string"),
+        # An integer literal of more than 4300 digits (Python refuses to parse it).
+        ('{"file_name": "a01_s01_e00_v01", "skeletons": ' + "9" * 5000 + "}", "invalid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "invalid JSON: nested too deeply"),
+        (
+            '{"file_name": "a01_s01_e00_v01", "label": 1, "skeletons": '
+            + "[" * 100_000
+            + "]" * 100_000
+            + "}",
+            "invalid JSON: nested too deeply",
+        ),
     ],
 )
 def test_bad_json(tmp_path: Path, text: str, match: str) -> None:
@@ -175,3 +193,13 @@ def test_into_skeleton_dataset(tmp_path: Path) -> None:
     clip, label = SkeletonDataset(arrays, window=16, seed=0)[0]
     assert clip.shape == (3, 16, 20, 1)
     assert int(label) == 4
+
+
+def test_a_folder_named_like_a_data_file_is_reported(tmp_path: Path) -> None:
+    write_sequence(tmp_path, "a02_s01_e00_v03", random_frames(3), 2)
+    folder = tmp_path / "a01_s01_e00_v01.json"
+    folder.mkdir()
+    splits, report = load_nw_ucla(tmp_path)
+    assert splits["test"].names == ["a02_s01_e00_v03"]
+    assert len(report.rejected) == 1
+    assert report.rejected[0].startswith(f"{folder}: cannot read the file (")

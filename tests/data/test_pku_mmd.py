@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from skelmask.data.dataset import SkeletonDataset
-from skelmask.data.errors import SkeletonFileError
+from skelmask.data.errors import BEYOND_FLOAT32, SkeletonFileError
 from skelmask.data.pku_mmd import load_pku_mmd, read_pku_labels, read_pku_skeleton, read_pku_split
 
 VIDEO = "0310-R"
@@ -343,3 +343,69 @@ def test_missing_folders(tmp_path: Path) -> None:
     (tmp_path / "skeleton").mkdir()
     with pytest.raises(FileNotFoundError, match="label folder not found"):
         load_pku_mmd(tmp_path)
+
+
+# --- hostile input ----------------------------------------------------------------------------
+
+
+def test_read_skeleton_value_beyond_float32(tmp_path: Path) -> None:
+    path = tmp_path / "big.txt"
+    path.write_text(" ".join(["0"] * 150) + "\n" + " ".join(["1"] * 74 + ["1e39"]) + "\n")
+    with pytest.raises(SkeletonFileError, match=re.escape(f"value {BEYOND_FLOAT32}")) as info:
+        read_pku_skeleton(path)
+    assert (info.value.path, info.value.line) == (str(path), 2)
+
+
+def test_label_numbers_beyond_int64_are_reported_and_the_rest_kept(tmp_path: Path) -> None:
+    root = make_root(tmp_path, random_frames(20), ["5,0,9,1"])
+    write_video(root, "0002-L", random_frames(20), ["5,0,9,1", f"6,0,{10**30},1"])
+    write_split(root / "splits" / "cross-subject.txt", ["0001-L"], ["0002-L"])
+    splits, report = load_pku_mmd(root)
+    assert splits["train"].names == ["0001-L_01"]
+    label_path = root / "label" / "0002-L.txt"
+    assert report.rejected == [
+        f"{label_path}:2: start, end and confidence must fit in int64; got '6,0,{10**30},1'"
+    ]
+    assert report.kept == 1
+    with pytest.raises(SkeletonFileError, match="must fit in int64") as info:
+        load_pku_mmd(root, on_error="raise")
+    assert (info.value.path, info.value.line) == (str(label_path), 2)
+
+
+def test_segment_that_overflows_float32_when_centred_is_rejected(tmp_path: Path) -> None:
+    frames = random_frames(20, bodies=1)
+    frames[:10, 0, 1, 0] = -3e38  # the spine mid, the origin
+    frames[:10, 0, 0, 0] = 3e38
+    root = tmp_path / "pku"
+    (root / "skeleton").mkdir(parents=True)
+    (root / "label").mkdir()
+    rows = frames.reshape(len(frames), -1).astype(np.float64)
+    (root / "skeleton" / "0001-L.txt").write_text(
+        "\n".join(" ".join(repr(float(value)) for value in row) for row in rows) + "\n"
+    )
+    (root / "label" / "0001-L.txt").write_text("5,0,9,1\n6,10,19,1\n")
+    write_split(root / "splits" / "cross-subject.txt", ["0001-L"], [])
+    splits, report = load_pku_mmd(root)
+    assert splits["train"].names == ["0001-L_02"]
+    assert report.rejected == [
+        f"{root / 'label' / '0001-L.txt'}:1: segment 0..9: centred coordinates are {BEYOND_FLOAT32}"
+    ]
+    assert np.isfinite(splits["train"].data).all()
+
+
+def test_folders_named_like_data_files_are_reported(tmp_path: Path) -> None:
+    root = make_root(tmp_path, random_frames(20), ["5,0,9,1"])
+    write_video(root, "0002-L", random_frames(20), ["5,0,9,1"])
+    (root / "label" / "0002-L.txt").unlink()
+    (root / "label" / "0002-L.txt").mkdir()
+    (root / "skeleton" / "0003-L.txt").mkdir()
+    (root / "label" / "0003-L.txt").write_text("5,0,9,1\n")
+    write_split(root / "splits" / "cross-subject.txt", ["0001-L", "0003-L"], ["0002-L"])
+    splits, report = load_pku_mmd(root)
+    assert splits["train"].names == ["0001-L_01"]
+    assert len(report.rejected) == 2
+    assert report.rejected[0] == (
+        f"{root / 'label' / '0003-L.txt'}: skeleton file {root / 'skeleton' / '0003-L.txt'} "
+        "is not a file"
+    )
+    assert report.rejected[1].startswith(f"{root / 'label' / '0002-L.txt'}: cannot read the file (")

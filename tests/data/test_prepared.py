@@ -286,7 +286,10 @@ def test_metadata_must_be_json(tmp_path: Path, arrays: SkeletonArrays) -> None:
 
 @pytest.mark.parametrize(
     ("mmap", "match"),
-    [(True, r"data\.npy has no valid \.npy header"), (False, r"cannot read member data\.npy")],
+    [
+        (True, r"data\.npy has no valid \.npy header"),
+        (False, r"data\.npy has no valid \.npy header"),
+    ],
 )
 def test_data_member_that_is_not_npy(
     tmp_path: Path, arrays: SkeletonArrays, mmap: bool, match: str
