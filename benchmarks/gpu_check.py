@@ -15,9 +15,10 @@ still run):
     eager, at 128, 256 and 32 clips per batch, with peak memory and FLOPs;
 ``baseline``
     the straightforward baseline (``naive_mae.py``) beside the ``mae`` preset in float32 eager;
-``host-reads``
-    how often one eager step of each preset reads data back to the host (and, on CUDA, the
-    synchronisations ``torch.cuda.set_sync_debug_mode`` reports);
+``host-syncs``
+    how often one eager forward and backward pass of each preset would make the host wait for
+    the GPU (``harness.count_host_syncs``) and, on CUDA, the synchronisations of a whole step
+    that ``torch.cuda.set_sync_debug_mode`` reports, with the lines that caused them;
 ``torchrun``
     ``torchrun --standalone --nproc_per_node 1 examples/train_hacm.py`` with bf16 and
     ``--compile``, a short run that proves the example's path;
@@ -46,6 +47,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -111,6 +113,7 @@ class StageResult:
     name: str
     status: str
     seconds: float
+    cpu_seconds: float
     returncode: int | None
     summary: str
     data: dict[str, Any]
@@ -196,7 +199,7 @@ def plan(args: argparse.Namespace, device: torch.device, work: Path) -> list[Sta
         "cuda-tests": tests,
         "pretrain-eager": script("pretrain-eager", "bench_pretrain.py", eager, *pretrain),
         "baseline": script("baseline", "bench_pretrain.py", baseline, *pretrain),
-        "host-reads": worker("host-reads"),
+        "host-syncs": worker("host-syncs"),
         "torchrun": torchrun,
         "maskers": script("maskers", "bench_maskers.py", f"--device {device.type}", *maskers),
         "pretrain-compile": script("pretrain-compile", "bench_pretrain.py", compiled, *pretrain),
@@ -238,7 +241,7 @@ STAGE_NAMES = (
     "cuda-tests",
     "pretrain-eager",
     "baseline",
-    "host-reads",
+    "host-syncs",
     "torchrun",
     "maskers",
     "pretrain-compile",
@@ -253,7 +256,7 @@ CUDA_BUDGETS: dict[str, float | None] = {
     "cuda-tests": 150,
     "pretrain-eager": 90,
     "baseline": 75,
-    "host-reads": 45,
+    "host-syncs": 45,
     "torchrun": 120,
     "maskers": 75,
     "pretrain-compile": None,
@@ -295,7 +298,7 @@ def run_stages(
         timeout = left if stage.budget_s is None else min(stage.budget_s, left)
         if timeout < min_stage_s:
             results.append(
-                StageResult(stage.name, "skipped", 0.0, None, "no time left", {}, stage.note)
+                StageResult(stage.name, "skipped", 0.0, 0.0, None, "no time left", {}, stage.note)
             )
             echo(f"[{time.monotonic() - started:5.0f}s] {stage.name}: skipped, no time left")
             continue
@@ -317,7 +320,7 @@ def _run_one(stage: Stage, timeout: float, work: Path, log: Path) -> StageResult
     with log.open("a") as sink:
         sink.write(f"\n===== {stage.name}: {' '.join(stage.argv)}\n")
         sink.flush()
-        began = time.monotonic()
+        began, used = time.monotonic(), _children_cpu_seconds()
         process = subprocess.Popen(
             stage.argv,
             stdout=sink,
@@ -333,15 +336,25 @@ def _run_one(stage: Stage, timeout: float, work: Path, log: Path) -> StageResult
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             returncode, status = None, "timeout"
-        seconds = time.monotonic() - began
-        sink.write(f"===== {stage.name}: {status} after {seconds:.1f} s\n")
+        seconds, cpu_seconds = time.monotonic() - began, _children_cpu_seconds() - used
+        sink.write(
+            f"===== {stage.name}: {status} after {seconds:.1f} s ({cpu_seconds:.1f} s CPU)\n"
+        )
     try:
         summary, data = stage.read(work)
     except (OSError, ValueError, KeyError, ET.ParseError) as error:
         summary, data = f"no result ({type(error).__name__}: {error})", {}
         if status == "ok":
             status = "failed"
-    return StageResult(stage.name, status, seconds, returncode, summary, data, stage.note)
+    return StageResult(
+        stage.name, status, seconds, cpu_seconds, returncode, summary, data, stage.note
+    )
+
+
+def _children_cpu_seconds() -> float:
+    """CPU time of the finished child processes so far (user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -396,10 +409,10 @@ def read_pretrain(name: str) -> Callable[[Path], tuple[str, dict[str, Any]]]:
     return read
 
 
-def read_host_reads(work: Path) -> tuple[str, dict[str, Any]]:
-    data = json.loads((work / "host-reads.json").read_text())
+def read_host_syncs(work: Path) -> tuple[str, dict[str, Any]]:
+    data = json.loads((work / "host-syncs.json").read_text())
     parts = [
-        f"{row['preset']} {row['reads_total']}"
+        f"{row['preset']} {row['syncs_total']}"
         + (
             f" ({row['cuda_syncs_per_step']} CUDA syncs/step)"
             if "cuda_syncs_per_step" in row
@@ -407,7 +420,7 @@ def read_host_reads(work: Path) -> tuple[str, dict[str, Any]]:
         )
         for row in data["results"]
     ]
-    return "reads per forward+backward: " + ", ".join(parts), data
+    return "per forward+backward: " + ", ".join(parts), data
 
 
 def read_torchrun(work: Path) -> tuple[str, dict[str, Any]]:
@@ -433,7 +446,7 @@ READERS: dict[str, Callable[[Path], tuple[str, dict[str, Any]]]] = {
     "cuda-tests": read_pytest,
     "pretrain-eager": read_pretrain("pretrain-eager"),
     "baseline": read_pretrain("baseline"),
-    "host-reads": read_host_reads,
+    "host-syncs": read_host_syncs,
     "torchrun": read_torchrun,
     "maskers": read_maskers,
     "pretrain-compile": read_pretrain("pretrain-compile"),
@@ -486,8 +499,8 @@ def _nvidia_smi() -> str | None:
     return completed.stdout.strip() or completed.stderr.strip()
 
 
-def host_reads_worker(device: torch.device, tiny: bool) -> dict[str, Any]:
-    """Host reads of one eager bf16 forward+backward per preset, and CUDA's sync report."""
+def host_syncs_worker(device: torch.device, tiny: bool) -> dict[str, Any]:
+    """Host syncs of one eager bf16 forward+backward per preset, and CUDA's sync report."""
     import workloads  # noqa: PLC0415
 
     from skelmask.layouts import get_layout  # noqa: PLC0415
@@ -507,12 +520,12 @@ def host_reads_worker(device: torch.device, tiny: bool) -> dict[str, Any]:
             model, workloads.mae_loss, batches[0], device=device, precision="bf16"
         )
         call()  # lazy initialisation happens once, not per step
-        reads = harness.count_host_reads(call)
+        syncs = harness.count_host_syncs(call)
         row: dict[str, Any] = {
             "preset": preset,
             "clips": clips,
-            "reads": reads,
-            "reads_total": sum(reads.values()),
+            "syncs": syncs,
+            "syncs_total": sum(syncs.values()),
         }
         if device.type == "cuda":
             row.update(_cuda_syncs(workloads.training_step(
@@ -551,7 +564,7 @@ def _relative(filename: str) -> str:
 
 WORKERS: dict[str, Callable[[torch.device, bool], dict[str, Any]]] = {
     "ceiling": ceiling_worker,
-    "host-reads": host_reads_worker,
+    "host-syncs": host_syncs_worker,
 }
 
 

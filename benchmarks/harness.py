@@ -20,9 +20,9 @@ Two counts need no timing and give the same answer on any device:
 
 * ``count_flops``: floating-point operations of the matrix products and attention of a call
   (``torch.utils.flop_counter``), so that a time becomes an achieved TFLOP/s;
-* ``count_host_reads``: operations that read device data back to the host (``.item()``,
-  ``bool(tensor)``, ``nonzero``, boolean indexing, copies to the CPU). On CUDA each one stalls the
-  host until the GPU has caught up; counted on the CPU they show where a CUDA run would stall.
+* ``count_host_syncs``: operations that make the host wait for a CUDA device (reads back such as
+  ``.item()``, ``bool(tensor)``, ``nonzero``, boolean indexing, copies to the CPU, and tensors
+  made from Python data). Counted on the CPU they show where a CUDA run would stall.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def count_flops(call: Callable[[], object]) -> int:
 
 # Operators whose result needs the tensor's values on the host, or whose output shape depends on
 # them (so the host must wait for the device to know it).
-_HOST_READ_OPS = frozenset(
+_READ_BACK_OPS = frozenset(
     {
         "_local_scalar_dense",
         "nonzero",
@@ -242,10 +242,13 @@ _HOST_READ_OPS = frozenset(
         "unique_consecutive",
     }
 )
+# A tensor made from Python data (``torch.tensor``, ``torch.as_tensor``): on CUDA a blocking copy
+# from pageable host memory, which waits for the stream.
+_HOST_DATA_OPS = frozenset({"lift_fresh", "lift_fresh_copy"})
 
 
-class _HostReadCounter(TorchDispatchMode):
-    """Counts, by operator name, the calls that read device data back to the host."""
+class _HostSyncCounter(TorchDispatchMode):
+    """Counts, by operator name, the calls that make the host wait for a CUDA device."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -261,7 +264,8 @@ class _HostReadCounter(TorchDispatchMode):
         kwargs = kwargs or {}
         name = func.overloadpacket.__name__
         if (
-            name in _HOST_READ_OPS
+            name in _READ_BACK_OPS
+            or name in _HOST_DATA_OPS
             or _indexes_with_a_mask(name, args)
             or _copies_to_host(name, args, kwargs)
         ):
@@ -289,24 +293,27 @@ def _copies_to_host(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     return False
 
 
-def count_host_reads(call: Callable[[], object]) -> dict[str, int]:
-    """How often ``call`` reads tensor data back to the host, by operator.
+def count_host_syncs(call: Callable[[], object]) -> dict[str, int]:
+    """How often ``call`` would make the host wait for a CUDA device, by operator.
 
-    Counts ``.item()``, ``bool()``/``int()``/``float()`` of a tensor (``_local_scalar_dense``),
-    operators whose output size depends on the data (``nonzero``, ``masked_select``,
-    ``unique``), boolean-mask indexing and copies to the CPU. On CUDA each of these makes the
-    host wait for the GPU; on the CPU they cost little, but the count shows where a CUDA run of
-    the same code would wait. Reads of tensors that live on the CPU by design (an optimiser's
-    step counter) count too, so count the model's forward and backward rather than a whole
-    optimiser step.
+    Counts reads back to the host (``.item()``, ``bool()``/``int()``/``float()`` of a tensor,
+    all ``_local_scalar_dense``), operators whose output size depends on the data (``nonzero``,
+    ``masked_select``, ``unique``), boolean-mask indexing, copies to the CPU, and tensors made
+    from Python data (``torch.tensor``, ``torch.as_tensor``: ``lift_fresh``), which on CUDA are
+    blocking copies. On the CPU none of these waits for anything, but the count is the same, so
+    it shows on any machine where a CUDA run of the same code would stall. It is a proxy and errs
+    towards counting: operations on tensors that live on the CPU by design (an optimiser's step
+    counter) count too, so count a model's forward and backward passes rather than a whole
+    optimiser step; and a Python number assigned into a CPU tensor (``x[mask] = 0.0``) shows as
+    ``lift_fresh`` although CUDA may fill it on the device.
 
     Args:
         call: The work to count; it runs once, for real.
 
     Returns:
-        ``{operator name: calls}``; empty when nothing is read back.
+        ``{operator name: calls}``; empty when nothing would wait.
     """
-    with _HostReadCounter() as counter:
+    with _HostSyncCounter() as counter:
         call()
     return dict(counter.counts)
 

@@ -343,7 +343,7 @@ def forward_backward(
     """The forward pass (under ``precision``) and the backward pass of one batch, as a call.
 
     This is the part of a training step that ``harness.count_flops`` and
-    ``harness.count_host_reads`` look at; the optimiser update is left out.
+    ``harness.count_host_syncs`` look at; the optimiser update is left out.
 
     Args:
         model: The model, on ``device``.
