@@ -30,6 +30,7 @@ from skelmask.maskers.skelemix import SkeleMix
 from skelmask.models.presets import create_mae
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+EXAMPLES = BENCHMARKS.parent / "examples"
 CORE_MASKERS = [
     "RandomMasker",
     "MotionAwareMasker",
@@ -626,3 +627,62 @@ def test_gpu_check_rejects_an_unknown_stage(
     with pytest.raises(SystemExit):
         bench["gpu_check"].parse_args(["--stages", "ceiling,warp-drive"])
     assert "--stages: unknown ['warp-drive']" in capsys.readouterr().err
+
+
+def test_gpu_check_plans_the_cuda_run_with_options_its_scripts_accept(
+    bench: dict[str, ModuleType], tmp_path: Path
+) -> None:
+    # The CUDA run differs from the tiny one only in its options; check that every script takes
+    # them, so that a lent GPU is not spent on a typo.
+    gpu_check = bench["gpu_check"]
+    stages = {
+        stage.name: stage
+        for stage in gpu_check.plan(gpu_check.parse_args([]), torch.device("cuda"), tmp_path)
+    }
+    assert list(stages) == GPU_CHECK_STAGES
+    assert all(stage.env == {} for stage in stages.values())
+    parsers = {
+        "bench_pretrain.py": bench["bench_pretrain"].parse_args,
+        "bench_maskers.py": bench["bench_maskers"].parse_args,
+        "gpu_check.py": gpu_check.parse_args,
+    }
+    for name in (
+        "ceiling",
+        "pretrain-eager",
+        "baseline",
+        "host-syncs",
+        "maskers",
+        "pretrain-compile",
+    ):
+        argv = stages[name].argv
+        args = parsers[Path(argv[1]).name](argv[2:])
+        assert args.device == "cuda"
+        assert args.json == tmp_path / f"{name}.json"
+    eager = bench["bench_pretrain"].parse_args(stages["pretrain-eager"].argv[2:])
+    assert (eager.width, eager.depth, eager.heads) == (256, 8, 8)
+    assert (eager.decoder_width, eager.decoder_depth, eager.frames, eager.t_patch) == (
+        256, 3, 120, 4
+    )  # fmt: skip
+    assert eager.batch_sizes == [128, 256, 32]
+    assert (eager.presets, eager.precisions, eager.modes) == (
+        ["hacm", "mamp", "mae"], ["bf16"], ["eager"]
+    )  # fmt: skip
+    compiled = bench["bench_pretrain"].parse_args(stages["pretrain-compile"].argv[2:])
+    assert (compiled.modes, compiled.no_baseline) == (["compile"], True)
+    torchrun = stages["torchrun"].argv
+    script = torchrun.index(str(EXAMPLES / "train_hacm.py"))
+    assert torchrun[1:script] == [
+        "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"
+    ]  # fmt: skip
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        train_hacm = importlib.import_module("train_hacm")
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    example = train_hacm.parse_args(torchrun[script + 1 :])
+    assert (example.device, example.compile, example.no_amp) == ("cuda", True, False)
+    assert example.output_dir == tmp_path / "train_hacm"
+    # Budgets are upper bounds; the deadline keeps the whole run inside 8 minutes, and the last
+    # stage takes whatever time is left.
+    assert stages["pretrain-compile"].budget_s is None
+    assert gpu_check.DEADLINE_S + gpu_check.RESERVE_S < 8 * 60
