@@ -2,10 +2,16 @@
 
 Every measured step is one AdamW update of ``create_mae(preset, ...)`` (forward, backward,
 optimiser step) on random-walk clips ``(N, C, T, V, M)``, in float32 and in bf16 autocast, eager
-and (with ``--compile``) through ``torch.compile``. In the same run the straightforward baseline
-of ``naive_mae`` (the ``"mae"`` architecture with materialised attention, a per-sample
-``torch.randperm`` masking loop, float32, eager) is measured, so every speed-up is a ratio of
-two numbers taken minutes apart on the same machine.
+and (with ``--modes eager,compile``) through ``torch.compile``. In the same run the
+straightforward baseline of ``naive_mae`` (the ``"mae"`` architecture with materialised
+attention, a per-sample ``torch.randperm`` masking loop, float32, eager) is measured, so every
+speed-up is a ratio of two numbers taken minutes apart on the same machine (``--no-baseline``
+leaves it out).
+
+Each row also gives the step's FLOPs (matrix products and attention of the forward and backward
+passes, counted once per model and batch by ``harness.count_flops``) and the achieved TFLOP/s.
+With ``--json`` the file is rewritten after every row, so a run stopped early keeps what it
+measured.
 
 Targets, per batch size:
 
@@ -36,6 +42,7 @@ from skelmask.layouts import get_layout
 HACM_OVER_MAE_TARGET = 1.15
 SPEEDUP_TARGETS = {"cpu": 1.5, "cuda": 3.0}
 NAIVE = "naive"
+MODES = ("eager", "compile")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -45,7 +52,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--precisions", type=harness.parse_name_list, default=list(workloads.PRECISIONS)
     )
-    parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    parser.add_argument(
+        "--modes",
+        type=harness.parse_name_list,
+        default=["eager"],
+        help="comma-separated subset of eager,compile (compile: torch.compile the model)",
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="do not measure the straightforward baseline"
+    )
     parser.add_argument("--frames", type=int, default=None, help="T (default 120)")
     parser.add_argument("--t-patch", type=int, default=4)
     parser.add_argument("--layout", default="nturgb+d")
@@ -62,6 +77,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
             parser.error(
                 f"--precisions: expected names from {list(workloads.PRECISIONS)}, got {precision!r}"
             )
+    for mode in args.modes:
+        if mode not in MODES:
+            parser.error(f"--modes: expected names from {list(MODES)}, got {mode!r}")
     return args
 
 
@@ -79,10 +97,37 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     frames = harness.pick(args.frames, tiny=8, cuda=120, cpu=120, args=args)
     size = workloads.model_size(args)
     layout = get_layout(args.layout)
-    modes = ["eager", "compile"] if args.compile else ["eager"]
     info = harness.environment(device)
+    config = {
+        "frames": frames,
+        "joints": layout.num_joints,
+        "layout": layout.name,
+        "t_patch": args.t_patch,
+        "persons": args.persons,
+        "model": vars(size),
+        "presets": args.presets,
+        "precisions": args.precisions,
+        "modes": args.modes,
+        "baseline": not args.no_baseline,
+        "batch_sizes": batch_sizes,
+        "repeats": repeats,
+        "warmup": warmup,
+        "seed": args.seed,
+        "tiny": args.tiny,
+    }
 
     results: list[dict[str, Any]] = []
+
+    def payload() -> dict[str, Any]:
+        return {
+            "benchmark": "pretrain",
+            "environment": info,
+            "config": config,
+            "results": results,
+            "targets": evaluate_targets(results, device.type),
+        }
+
+    flops: dict[tuple[str, int], int] = {}
     for clips in batch_sizes:
         batches = workloads.skeleton_batches(
             clips,
@@ -96,9 +141,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             (preset, precision, mode)
             for preset in args.presets
             for precision in args.precisions
-            for mode in modes
+            for mode in args.modes
         ]
-        variants.append((NAIVE, "float32", "eager"))
+        if not args.no_baseline:
+            variants.append((NAIVE, "float32", "eager"))
         for name, precision, mode in variants:
             if name == NAIVE:
                 torch.manual_seed(args.seed)
@@ -124,6 +170,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     seed=args.seed,
                 )
                 loss_of = workloads.mae_loss
+            if (name, clips) not in flops:
+                # Counted eagerly: compilation and precision change the kernels, not the maths.
+                flops[(name, clips)] = harness.count_flops(
+                    workloads.forward_backward(model, loss_of, batches[0], device=device)
+                )
+                model.zero_grad(set_to_none=True)
+            if mode == "compile":
+                # Every compiled model starts from empty caches: one static-shape compilation, as
+                # in a training run with a fixed batch, and no recompile limit reached across
+                # presets and batch sizes (which would silently fall back to eager).
+                torch.compiler.reset()
             step = workloads.training_step(
                 model,
                 loss_of,
@@ -133,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 compile_model=mode == "compile",
             )
             measured = harness.measure(step, device, repeats=repeats, warmup=warmup)
+            seconds = measured.median_ms / 1e3
             results.append(
                 {
                     "model": name,
@@ -141,37 +199,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     "clips": clips,
                     "batch": clips * args.persons,
                     **harness.measurement_record(measured),
-                    "sequences_per_s": clips / (measured.median_ms / 1e3),
+                    "sequences_per_s": clips / seconds,
+                    "flops": flops[(name, clips)],
+                    "tflops_per_s": flops[(name, clips)] / seconds / 1e12,
                 }
             )
+            harness.write_json(args.json, payload())
             del model, step
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 
-    targets = evaluate_targets(results, device.type)
-    config = {
-        "frames": frames,
-        "joints": layout.num_joints,
-        "layout": layout.name,
-        "t_patch": args.t_patch,
-        "persons": args.persons,
-        "model": vars(size),
-        "presets": args.presets,
-        "precisions": args.precisions,
-        "modes": modes,
-        "batch_sizes": batch_sizes,
-        "repeats": repeats,
-        "warmup": warmup,
-        "seed": args.seed,
-        "tiny": args.tiny,
-    }
-    payload = {
-        "benchmark": "pretrain",
-        "environment": info,
-        "config": config,
-        "results": results,
-        "targets": targets,
-    }
+    final = payload()
     print(f"# Pretraining step ({harness.describe_environment(info)})\n")
     print(
         f"T={frames}, V={layout.num_joints} ({layout.name}), t_patch={args.t_patch}, "
@@ -187,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "median ms",
                 "IQR ms",
                 "sequences/s",
+                "TFLOP/s",
                 "peak MiB",
             ],
             [
@@ -198,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     harness.format_ms(row["median_ms"]),
                     harness.format_ms(row["iqr_ms"]),
                     f"{row['sequences_per_s']:.1f}",
+                    f"{row['tflops_per_s']:.3g}",
                     harness.format_mib(row["peak_mib"]),
                 ]
                 for row in results
@@ -217,12 +257,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     f"{row['op']} {row['threshold']}",
                     harness.verdict(row["passed"]),
                 ]
-                for row in targets
+                for row in final["targets"]
             ],
         )
     )
-    harness.write_json(args.json, payload)
-    return payload
+    harness.write_json(args.json, final)
+    return final
 
 
 def evaluate_targets(results: Sequence[dict[str, Any]], device_type: str) -> list[dict[str, Any]]:
@@ -249,7 +289,9 @@ def evaluate_targets(results: Sequence[dict[str, Any]], device_type: str) -> lis
             )
     threshold = SPEEDUP_TARGETS[device_type]
     for clips in sorted({row["clips"] for row in results}):
-        naive_ms = times[(NAIVE, "float32", "eager", clips)]
+        naive_ms = times.get((NAIVE, "float32", "eager", clips))
+        if naive_ms is None:
+            continue
         ours = {
             (precision, mode): ms
             for (name, precision, mode, batch), ms in times.items()

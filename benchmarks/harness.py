@@ -1,4 +1,4 @@
-"""Shared plumbing of the benchmark scripts: devices, timing, peak memory, tables and JSON.
+"""Shared plumbing of the benchmark scripts: devices, timing, peak memory, counts, tables and JSON.
 
 Timing follows the usual rules for asynchronous devices: ``warmup`` untimed calls first (module
 load, kernel selection, ``torch.compile``), then ``repeats`` timed calls, each bracketed by CUDA
@@ -15,6 +15,14 @@ Peak memory is measured over the timed repeats only:
   ``/proc/self/clear_refs`` before the repeats; ``peak_mib`` is its growth over the resident
   size before them, ``peak_total_mib`` the whole process's peak (Python and libraries
   included). Where ``/proc`` does not offer this (not Linux), both are ``None`` ("n/a").
+
+Two counts need no timing and give the same answer on any device:
+
+* ``count_flops``: floating-point operations of the matrix products and attention of a call
+  (``torch.utils.flop_counter``), so that a time becomes an achieved TFLOP/s;
+* ``count_host_syncs``: operations that make the host wait for a CUDA device (reads back such as
+  ``.item()``, ``bool(tensor)``, ``nonzero``, boolean indexing, copies to the CPU, and tensors
+  made from Python data). Counted on the CPU they show where a CUDA run would stall.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import platform
 import re
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -32,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.utils import flop_counter
+from torch.utils._python_dispatch import TorchDispatchMode
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -48,6 +59,8 @@ class Measurement:
         repeats: Number of timed calls.
         peak_mib: Peak memory growth during the timed calls, MiB, or None where unavailable.
         peak_total_mib: Absolute peak memory during the timed calls, MiB, or None.
+        warmup_s: Wall time of the warm-up calls, seconds (with ``torch.compile``, mostly the
+            compilation).
     """
 
     median_ms: float
@@ -55,6 +68,7 @@ class Measurement:
     repeats: int
     peak_mib: float | None
     peak_total_mib: float | None
+    warmup_s: float
 
 
 def parse_int_list(text: str) -> list[int]:
@@ -147,11 +161,13 @@ def measure(
         warmup: Untimed calls before them (≥ 0).
 
     Returns:
-        Median and IQR of the call times and the peak memory.
+        Median and IQR of the call times, the peak memory and the warm-up time.
     """
+    began_warmup = time.perf_counter()
     for _ in range(warmup):
         call()
     synchronize(device)
+    warmup_s = time.perf_counter() - began_warmup
     before = _start_memory(device)
     times: list[float] = []
     for _ in range(repeats):
@@ -175,7 +191,131 @@ def measure(
         repeats=repeats,
         peak_mib=growth,
         peak_total_mib=peak_total,
+        warmup_s=warmup_s,
     )
+
+
+def _cpu_attention_flops(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+    return int(flop_counter.sdpa_flop_count(query, key, value))
+
+
+def _cpu_attention_backward_flops(
+    grad_out: Any, query: Any, key: Any, value: Any, *args: Any, **kwargs: Any
+) -> int:
+    return int(flop_counter.sdpa_backward_flop_count(grad_out, query, key, value))
+
+
+def count_flops(call: Callable[[], object]) -> int:
+    """Floating-point operations of the matrix products and attention that ``call`` runs.
+
+    ``torch.utils.flop_counter`` counts matrix products, convolutions and the CUDA attention
+    kernels; the CPU's fused attention kernel is missing from its table and is added here with
+    the same formulas, so a count does not depend on the device. Element-wise work (norms,
+    activations, the optimiser) is not counted: next to the matrix products it is small in
+    FLOPs, though not always in time.
+
+    Args:
+        call: The work to count; it runs once, for real.
+
+    Returns:
+        The FLOPs (a multiply-add counts 2).
+    """
+    aten = torch.ops.aten
+    custom = {
+        aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention_flops,
+        aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_attention_backward_flops,
+    }
+    with flop_counter.FlopCounterMode(display=False, custom_mapping=custom) as counter:
+        call()
+    return int(counter.get_total_flops())
+
+
+# Operators whose result needs the tensor's values on the host, or whose output shape depends on
+# them (so the host must wait for the device to know it).
+_READ_BACK_OPS = frozenset(
+    {
+        "_local_scalar_dense",
+        "nonzero",
+        "masked_select",
+        "_unique2",
+        "unique_dim",
+        "unique_consecutive",
+    }
+)
+# A tensor made from Python data (``torch.tensor``, ``torch.as_tensor``): on CUDA a blocking copy
+# from pageable host memory, which waits for the stream.
+_HOST_DATA_OPS = frozenset({"lift_fresh", "lift_fresh_copy"})
+
+
+class _HostSyncCounter(TorchDispatchMode):
+    """Counts, by operator name, the calls that make the host wait for a CUDA device."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: Counter[str] = Counter()
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        name = func.overloadpacket.__name__
+        if (
+            name in _READ_BACK_OPS
+            or name in _HOST_DATA_OPS
+            or _indexes_with_a_mask(name, args)
+            or _copies_to_host(name, args, kwargs)
+        ):
+            self.counts[name] += 1
+        return func(*args, **kwargs)
+
+
+def _indexes_with_a_mask(name: str, args: tuple[Any, ...]) -> bool:
+    """``x[mask]`` and ``x[mask] = v``: a boolean index is turned into positions on the host."""
+    if name not in ("index", "index_put", "index_put_") or len(args) < 2:
+        return False
+    return any(
+        isinstance(index, torch.Tensor) and index.dtype in (torch.bool, torch.uint8)
+        for index in args[1]
+    )
+
+
+def _copies_to_host(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """A copy from a non-CPU tensor into CPU memory (``.cpu()``, ``.to("cpu")``, ``copy_``)."""
+    if name == "_to_copy" and args and isinstance(args[0], torch.Tensor):
+        target = kwargs.get("device")
+        return args[0].device.type != "cpu" and target is not None and target.type == "cpu"
+    if name == "copy_" and len(args) >= 2 and isinstance(args[1], torch.Tensor):
+        return args[0].device.type == "cpu" and args[1].device.type != "cpu"
+    return False
+
+
+def count_host_syncs(call: Callable[[], object]) -> dict[str, int]:
+    """How often ``call`` would make the host wait for a CUDA device, by operator.
+
+    Counts reads back to the host (``.item()``, ``bool()``/``int()``/``float()`` of a tensor,
+    all ``_local_scalar_dense``), operators whose output size depends on the data (``nonzero``,
+    ``masked_select``, ``unique``), boolean-mask indexing, copies to the CPU, and tensors made
+    from Python data (``torch.tensor``, ``torch.as_tensor``: ``lift_fresh``), which on CUDA are
+    blocking copies. On the CPU none of these waits for anything, but the count is the same, so
+    it shows on any machine where a CUDA run of the same code would stall. It is a proxy and errs
+    towards counting: operations on tensors that live on the CPU by design (an optimiser's step
+    counter) count too, so count a model's forward and backward passes rather than a whole
+    optimiser step; and a Python number assigned into a CPU tensor (``x[mask] = 0.0``) shows as
+    ``lift_fresh`` although CUDA may fill it on the device.
+
+    Args:
+        call: The work to count; it runs once, for real.
+
+    Returns:
+        ``{operator name: calls}``; empty when nothing would wait.
+    """
+    with _HostSyncCounter() as counter:
+        call()
+    return dict(counter.counts)
 
 
 def _iqr(values: Sequence[float]) -> float:
@@ -275,8 +415,14 @@ def measurement_record(measurement: Measurement) -> dict[str, Any]:
 
 
 def write_json(path: Path | None, payload: dict[str, Any]) -> None:
-    """Writes ``payload`` as indented JSON when ``path`` is given, creating parent folders."""
+    """Writes ``payload`` as indented JSON when ``path`` is given, creating parent folders.
+
+    The file is replaced in one rename, so a run stopped while writing leaves the previous
+    version whole (the scripts rewrite their JSON after every row).
+    """
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(payload, indent=2) + "\n")
+    partial.replace(path)

@@ -266,4 +266,6 @@ def midpoint(x: torch.Tensor, c: torch.Tensor, weights: torch.Tensor | None = No
     numerator = (scale * conformal * x).sum(dim=-2)
     # λ ≥ 2 inside the ball, so this only vanishes when every weight is zero.
     denominator = (scale * (conformal - 1)).sum(dim=-2).clamp_min(1e-10)
-    return project(mobius_scalar_mul(c.new_tensor(0.5), numerator / denominator, c), c)
+    # full_like fills on c's device; new_tensor(0.5) would copy from the host and, on CUDA, wait.
+    half = torch.full_like(c, 0.5)
+    return project(mobius_scalar_mul(half, numerator / denominator, c), c)

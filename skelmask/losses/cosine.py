@@ -108,8 +108,11 @@ class ScaledCosineError(nn.Module):
         total = errors.sum()
         if self.reduction == "sum":
             return total
-        count = errors.numel() if mask is None else mask.sum()
-        return total / torch.as_tensor(count, device=errors.device).clamp(min=1)
+        # Divide by a Python int or a device tensor: a tensor made from an int on the GPU would
+        # be a blocking copy from the host every step.
+        if mask is None:
+            return total / max(errors.numel(), 1)
+        return total / mask.sum().clamp(min=1)
 
     def extra_repr(self) -> str:
         """Constructor arguments shown by ``repr``."""

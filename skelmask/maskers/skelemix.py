@@ -248,8 +248,9 @@ def _uniform_int(
     """Integers uniform in ``{low, …, high}`` (inclusive, broadcast) from ``[0, 1)`` noise."""
     span = high - low + 1
     offset = (uniform * span).floor().long()
-    # float32 rounding can give exactly ``span`` for noise just below 1.
-    return low + torch.minimum(offset, torch.as_tensor(span - 1, device=uniform.device))
+    # float32 rounding can give exactly ``span`` for noise just below 1. clamp takes an int or a
+    # tensor bound as it is; a tensor made from an int would be a blocking copy to the GPU.
+    return low + offset.clamp(max=span - 1)
 
 
 def mask_pool(features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
