@@ -204,7 +204,6 @@ def optional_maskers(
         "mask_ratio": mask_ratio,
         "layout": layout,
         "t_patch": t_patch,
-        "t_patch": t_patch,
     }
     cases, notes = [], []
     for class_name, (module_name, preset) in OPTIONAL_MASKERS.items():

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import torch
 
-
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
