@@ -28,6 +28,7 @@ from typing import TextIO
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import OnError, ReadReport
 from skelmask.data.prepared import save_prepared
+from skelmask.data.view import normalize_view, view_joints
 
 __all__ = ["main"]
 
@@ -71,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for prefix, metadata, read in jobs:
             splits, report = read()
-            _write_benchmark(Path(args.out), prefix, metadata, splits, report, sys.stdout)
+            if args.normalize_view:
+                for arrays in splits.values():
+                    _normalize_view_in_place(arrays)
+            recorded = {**metadata, "view_normalized": bool(args.normalize_view)}
+            _write_benchmark(Path(args.out), prefix, recorded, splits, report, sys.stdout)
     except (OSError, ValueError) as error:
         # SkeletonFileError (a ValueError) already names the file and line; no traceback needed.
         _print_error(str(error))
@@ -174,6 +179,11 @@ def _add_dataset(
         help="skip (default): list every unusable file in the summary; raise: stop at the first",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--normalize-view",
+        action="store_true",
+        help="centre and rotate every clip into its first body's frame (cross-view protocols)",
+    )
     parser.set_defaults(command_parser=parser)
     return parser
 
@@ -342,6 +352,15 @@ def _msr_jobs(args: argparse.Namespace) -> list[_Job]:
         return {"train": train, "test": test}, report
 
     return [("msr-action3d", {"dataset": "msr-action3d", "root": str(args.root)}, read)]
+
+
+def _normalize_view_in_place(arrays: SkeletonArrays, chunk: int = 256) -> None:
+    """Applies ``normalize_view`` to ``arrays.data`` a chunk of samples at a time (bounded memory)."""
+    joints = view_joints(arrays.layout)
+    for start in range(0, len(arrays), chunk):
+        arrays.data[start : start + chunk] = normalize_view(
+            arrays.data[start : start + chunk], joints
+        )
 
 
 def _write_benchmark(

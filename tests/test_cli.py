@@ -302,3 +302,37 @@ def test_raw_files_to_encoder_input(
     features = encoder.forward_features(x)
     assert features.shape == (2, 16)
     assert torch.isfinite(features).all()
+
+
+def test_normalize_view_is_applied_and_recorded(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from skelmask.data import normalize_view
+
+    root = shared_data / "msr-action3d"
+    plain, normalized = tmp_path / "plain", tmp_path / "normalized"
+    assert (
+        run(["prepare", "msr-action3d", "--root", str(root), "--out", str(plain)], capsys)[0] == 0
+    )
+    code, _, _ = run(
+        [
+            "prepare",
+            "msr-action3d",
+            "--root",
+            str(root),
+            "--out",
+            str(normalized),
+            "--normalize-view",
+        ],
+        capsys,
+    )
+    assert code == 0
+    before = load_prepared(plain / "msr-action3d-test.npz")
+    after = load_prepared(normalized / "msr-action3d-test.npz")
+    np.testing.assert_array_equal(after.data, normalize_view(before.data, "msr-action3d"))
+    assert read_prepared_metadata(normalized / "msr-action3d-test.npz")["metadata"][
+        "view_normalized"
+    ]
+    assert not read_prepared_metadata(plain / "msr-action3d-test.npz")["metadata"][
+        "view_normalized"
+    ]

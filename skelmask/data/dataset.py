@@ -1,6 +1,7 @@
 """A PyTorch dataset over ``SkeletonArrays`` with MAMP / HA-CM's crop, resize and rotation.
 
-Training transform (MAMP's ``valid_crop_resize`` + ``random_rot``, HA-CM §1.1), with two opt-in
+Training transform (MAMP's and HA-CM's ``valid_crop_resize`` + ``random_rot``), with an optional
+view normalisation first (``normalize_view``, see ``skelmask.data.view``) and two opt-in
 SkeletonCLR / AimCLR augmentations (off by default):
 
 0. optional temporal padding (``temporal_padding = P > 0``): the ``L`` valid frames are padded by
@@ -41,6 +42,7 @@ from torch.utils.data import Dataset, get_worker_info
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 from skelmask.data.prepared import FileIdentity, map_prepared_data
+from skelmask.data.view import ViewJoints, normalize_view, view_joints
 
 __all__ = [
     "SkeletonDataset",
@@ -279,10 +281,14 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             0 (the default) turns shearing off.
         temporal_padding: Reflection padding ``P`` (frames) of the random temporal shift, an
             integer >= 0 (SkeletonCLR uses 6); 0 (the default) turns it off.
+        normalize_view: Put every clip into its first body's frame before the transform
+            (``skelmask.data.normalize_view``: centred, spine up, shoulders along x), as
+            cross-view protocols do; needs 3D coordinates and a layout with the named joints.
 
     Raises:
-        ValueError: If an argument is out of range, or ``arrays.data`` holds NaN or inf (the
-            message names the samples by index and name).
+        ValueError: If an argument is out of range, ``arrays.data`` holds NaN or inf (the
+            message names the samples by index and name), or ``normalize_view`` is set for 2D
+            data or a layout without spine and shoulder joints.
 
     Examples:
         >>> from skelmask.data import SkeletonDataset, generate_synthetic_actions
@@ -306,6 +312,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         spatial_dims: int | None = None,
         shear: float = 0.0,
         temporal_padding: int = 0,
+        normalize_view: bool = False,
     ) -> None:
         channels = arrays.data.shape[1]
         _check_count(window, "window")
@@ -331,6 +338,11 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                 f"spatial_dims must be in [0, min(C, 3)] = [0, {min(channels, 3)}], "
                 f"got {spatial_dims!r}"
             )
+        self.view: ViewJoints | None = None
+        if normalize_view:
+            if channels != 3:
+                raise ValueError(f"normalize_view needs 3D coordinates (C = 3), got C = {channels}")
+            self.view = view_joints(arrays.layout)
         self.arrays = arrays
         self.window = window
         self.train = train
@@ -399,6 +411,8 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if self._reopen_error is not None:
             raise self._reopen_error
         sample = self.arrays.data[index]
+        if self.view is not None:
+            sample = normalize_view(sample[None], self.view)[0]
         valid = int(self.arrays.lengths[index])
         shortest = min(valid, self.min_frames)
         if self.train:
