@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from skelmask import _poincare as P
+from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
 
 CURVATURES = [0.5, 1.0, 2.0]
 
@@ -167,3 +168,52 @@ def test_functions_compile_with_fullgraph() -> None:
     c = torch.tensor(1.0)
     compiled = torch.compile(pipeline, backend="eager", fullgraph=True)
     torch.testing.assert_close(compiled(u, c), pipeline(u, c))
+
+
+def _embeddings(width: int, norm: float, seed: int = 0) -> torch.Tensor:
+    """``(3, 6, 25, width)`` tokens with norms around ``norm`` (patch embeddings have 4-16)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(3, 6, 25, width, generator=g)
+    jitter = 1 + 0.1 * torch.randn(3, 6, 25, 1, generator=g)
+    return x / x.norm(dim=-1, keepdim=True) * norm * jitter
+
+
+def test_poincare_embedding_clipping_keeps_points_off_the_boundary() -> None:
+    points = PoincareEmbedding(clip_r=DEFAULT_CLIP_R)(_embeddings(width=256, norm=16.0))
+    assert points.norm(dim=-1).max() <= torch.tanh(torch.tensor(DEFAULT_CLIP_R)) + 1e-6
+    assert points.norm(dim=-1).max() < 1 - 4e-3 - 1e-3
+
+
+def test_poincare_embedding_gradient_is_finite_including_zero() -> None:
+    embed = PoincareEmbedding(learnable_curvature=True)
+    tokens = _embeddings(width=32, norm=4.0)
+    tokens[0, 0, 0] = 0.0
+    tokens.requires_grad_(True)
+    points = embed(tokens)
+    P.dist0(points, embed.curvature).sum().backward()
+    assert tokens.grad is not None
+    assert torch.isfinite(tokens.grad).all()
+    isp_c = embed.ball.isp_c
+    assert isp_c.grad is not None
+    assert torch.isfinite(isp_c.grad).all()
+
+
+def test_poincare_embedding_matches_clipped_geoopt_expmap0() -> None:
+    tokens = _embeddings(width=32, norm=4.0)
+    points = PoincareEmbedding(curvature=0.5, clip_r=1.0)(tokens)
+    clipped = tokens * (1.0 / tokens.norm(dim=-1, keepdim=True)).clamp(max=1.0)
+    expected = geoopt.PoincareBall(c=0.5).expmap0(clipped)
+    torch.testing.assert_close(points, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_poincare_embedding_curvature_is_exact_and_float32_after_a_cast() -> None:
+    embed = PoincareEmbedding(curvature=0.6, learnable_curvature=False)
+    torch.testing.assert_close(embed.curvature, torch.tensor(0.6))
+    assert not embed.ball.isp_c.requires_grad
+    embed.to(torch.bfloat16)
+    assert embed.curvature.dtype == torch.float32
+    assert embed(torch.randn(2, 8, dtype=torch.bfloat16)).dtype == torch.float32
+    with pytest.raises(ValueError, match="curvature must be a finite number > 0"):
+        PoincareEmbedding(curvature=0.0)
+    with pytest.raises(ValueError, match="clip_r must be a finite number > 0"):
+        PoincareEmbedding(clip_r=-1.0)

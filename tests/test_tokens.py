@@ -135,6 +135,50 @@ def test_converters_and_expansion() -> None:
     assert not expanded[0, :, 1].any()
 
 
+def test_apply_returns_what_mae_style_masking_functions_return() -> None:
+    # MAMP's motion_aware_random_masking returns four values, MAE's random_masking three.
+    mask = torch.tensor([[True, False, True, False, False, True], [False] * 3 + [True] * 3])
+    result = mask_result_from_bool(mask, 3, (2, 3))
+    grid = torch.randn(2, 2, 3, 5)
+    flat = flatten_grid(grid)
+    visible, mae_mask, ids_restore, ids_keep = result.apply(flat)
+    assert torch.equal(visible, gather_tokens(flat, result.ids_keep))
+    assert mae_mask.dtype == torch.float32
+    assert torch.equal(mae_mask, mask.float())
+    assert torch.equal(ids_restore, result.ids_restore)
+    assert torch.equal(ids_keep, result.ids_keep)
+    # A grid gives the same, and the three-value form is a prefix of the four.
+    assert all(
+        torch.equal(a, b) for a, b in zip(result.apply(grid), result.apply(flat), strict=True)
+    )
+    x_masked, _, restore = result.apply(flat)[:3]
+    restored = restore_tokens(x_masked, restore, torch.zeros(5))
+    assert torch.equal(restored, torch.where(mask.unsqueeze(-1), 0.0, flat))
+
+
+@pytest.mark.parametrize(
+    ("shape", "match"),
+    [
+        ((2, 5, 4), r"\(B, L\) = \(2, 6\), got shape \(2, 5, 4\)"),
+        ((3, 6, 4), r"\(B, L\) = \(2, 6\), got shape \(3, 6, 4\)"),
+        ((2, 6), r"\(B, L\) = \(2, 6\), got shape \(2, 6\)"),
+        ((2, 2, 2, 4), r"\(B, L\) = \(2, 6\), got shape \(2, 2, 2, 4\)"),
+    ],
+)
+def test_apply_rejects_tokens_of_another_grid(shape: tuple[int, ...], match: str) -> None:
+    result = mask_result_from_bool(torch.tensor([[True, False] * 3] * 2), 3, (2, 3))
+    with pytest.raises(ValueError, match=match):
+        result.apply(torch.zeros(shape))
+
+
+def test_unvalidated_mask_results_skip_the_count_check() -> None:
+    # Maskers build exact counts by construction and skip the check (a device read-back).
+    mask = torch.tensor([[True, False, False], [True, True, False]])
+    result = mask_result_from_bool(mask, 2, (1, 3), validate=False)
+    assert result.num_keep == 2
+    assert result.num_hidden == 1
+
+
 def test_restore_tokens_checks_its_arguments() -> None:
     ids_restore = torch.arange(4).unsqueeze(0)
     with pytest.raises(ValueError, match="mask_token must have 3 elements"):

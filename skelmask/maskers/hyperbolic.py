@@ -7,6 +7,7 @@ Self-supervised Skeleton-based Action Recognition", arXiv:2409.17951.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 
@@ -275,7 +276,7 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
                 "sees only their directions. Scale the tokens down (or raise clip_r) to keep "
                 "radial depth; see docs/hacm.md",
                 UserWarning,
-                stacklevel=4,
+                stacklevel=_caller_stacklevel(),
             )
 
     def extra_repr(self) -> str:
@@ -286,6 +287,22 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
             f"clip_r={self.clip_r}, root_weight={self.root_weight}, "
             f"depth_weight={self.depth_weight}, standardize={self.standardize}"
         )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside skelmask and torch.
+
+    For ``warnings.warn`` called by the function that calls this one. The masker is reached
+    through ``nn.Module.__call__``, ``Masker.forward`` and, inside a ``CrossMasker``, more
+    frames, so no fixed level names the user's line.
+    """
+    level, frame = 2, sys._getframe(2)  # level 2: the warning function's caller
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").partition(".")[0] in (
+        "skelmask",
+        "torch",
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _resolve_root_joints(

@@ -16,6 +16,8 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from skelmask.losses.cross_contrast import CrossContrastLoss
+from skelmask.maskers.cross import CrossMasker
+from skelmask.maskers.random import RandomMasker
 from skelmask.tokens import gather_tokens, mask_result_from_bool
 
 OFFICIAL = {"temperature": 1.0, "normalize": False, "include_inter": True, "weight": 1.0}
@@ -240,18 +242,18 @@ def test_low_precision_input_gives_float32_loss() -> None:
     torch.testing.assert_close(loss, expected)
 
 
-def test_works_with_mask_result_branch() -> None:
+def test_works_with_a_cross_maskers_visible_branch() -> None:
     generator = torch.Generator().manual_seed(8)
     tokens = torch.randn(3, 8, 4, generator=generator)
     mask = torch.tensor([[False, True] * 4, [True, False] * 4, [False, False, True, True] * 2])
-    token_branch = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1]).expand(3, -1)
-    result = mask_result_from_bool(mask, num_keep=4, grid_size=(4, 2), branch=token_branch)
-    assert result.branch is not None
+    token_branch = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    masker = CrossMasker(RandomMasker(), RandomMasker(), partition=token_branch.view(4, 2))
+    result = mask_result_from_bool(mask, num_keep=4, grid_size=(4, 2))
+    branch = masker.visible_branch(result)
+    assert torch.equal(branch, token_branch[result.ids_keep])
     visible = gather_tokens(tokens, result.ids_keep)
-    loss = CrossContrastLoss(temperature=0.5)(visible, result.branch)
-    assert loss.item() == pytest.approx(
-        _manual_loss(visible, result.branch, temperature=0.5), rel=1e-5
-    )
+    loss = CrossContrastLoss(temperature=0.5)(visible, branch)
+    assert loss.item() == pytest.approx(_manual_loss(visible, branch, temperature=0.5), rel=1e-5)
 
 
 def test_compiled_matches_eager() -> None:

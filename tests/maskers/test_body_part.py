@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skelmask.layouts import SkeletonLayout, get_layout, list_layouts
-from skelmask.maskers.body_part import BodyPartMasker, PartGranularity
+from skelmask.maskers.base import MaskContext, Region
+from skelmask.maskers.body_part import BodyPartMasker, PartDraw
 from skelmask.maskers.cross import CrossMasker
 from skelmask.maskers.random import RandomMasker
 from skelmask.sampling import num_hidden_tokens
@@ -50,7 +51,7 @@ def partial_units(
     for patches in patch_parts(masker)[:-1]:
         unit_hidden = hidden[:, :, patches] & inside[:, patches]
         unit_size = inside[:, patches].sum(dim=-1)
-        if masker.granularity == "frame":
+        if masker.draw_per == "time_patch":
             hidden_count = unit_hidden.sum(dim=-1)  # (B, Tp)
             partial = (hidden_count > 0) & (hidden_count < unit_size)
             counts += partial.sum(dim=1)
@@ -81,18 +82,18 @@ def test_fixed_parts_hide_exactly_their_joints_on_every_built_in_layout(name: st
 
 
 def test_fixed_parts_follow_the_papers_best_coco_choice() -> None:
-    masker = BodyPartMasker(parts=["right_arm", "right_leg"], layout="coco", granularity="frame")
+    masker = BodyPartMasker(parts=["right_arm", "right_leg"], layout="coco", draw_per="time_patch")
     result = masker(grid(2, 3, 17))
     assert result.grid_mask[0, 0].nonzero().flatten().tolist() == [8, 10, 14, 16]
 
 
-@pytest.mark.parametrize("granularity", ["frame", "clip"])
+@pytest.mark.parametrize("draw_per", ["time_patch", "clip"])
 @pytest.mark.parametrize("num_parts", [1, 2, 3, 4])
 def test_equal_size_parts_hide_exactly_num_parts_whole_parts(
-    granularity: PartGranularity, num_parts: int
+    draw_per: PartDraw, num_parts: int
 ) -> None:
     # NW-UCLA's five parts have four joints each, so no part is ever cut.
-    masker = BodyPartMasker(num_parts=num_parts, layout="nw-ucla", granularity=granularity)
+    masker = BodyPartMasker(num_parts=num_parts, layout="nw-ucla", draw_per=draw_per)
     result = masker(grid(4, 6, 20), generator=torch.Generator().manual_seed(num_parts))
     parts = torch.stack(
         [hidden_grid(result)[:, :, list(j)] for j in get_layout("nw-ucla").body_parts.values()]
@@ -109,7 +110,7 @@ def test_clip_mode_hides_the_same_joints_in_every_time_patch(
     name: str, setting: dict[str, float]
 ) -> None:
     layout = get_layout(name)
-    masker = BodyPartMasker(layout=name, granularity="clip", **setting)  # type: ignore[arg-type]
+    masker = BodyPartMasker(layout=name, draw_per="clip", **setting)  # type: ignore[arg-type]
     hidden = hidden_grid(masker(grid(5, 7, layout.num_joints)))
     assert torch.equal(hidden, hidden[:, :1].expand_as(hidden))
     assert (hidden.sum(dim=(1, 2)) == masker.num_hidden((7, layout.num_joints))).all()
@@ -117,7 +118,7 @@ def test_clip_mode_hides_the_same_joints_in_every_time_patch(
 
 
 def test_unequal_parts_use_the_mean_fraction_and_cut_at_most_one_part() -> None:
-    masker = BodyPartMasker(num_parts=2, layout="coco", granularity="frame")
+    masker = BodyPartMasker(num_parts=2, layout="coco", draw_per="time_patch")
     sizes = [len(j) for j in get_layout("coco").body_parts.values()]  # 9, 2, 2, 2, 2
     assert masker.mask_ratio == pytest.approx(2 * sum(sizes) / len(sizes) / 17)
     result = masker(grid(64, 9, 17), generator=torch.Generator().manual_seed(0))
@@ -132,11 +133,11 @@ def test_unequal_parts_use_the_mean_fraction_and_cut_at_most_one_part() -> None:
 def test_joints_in_no_part_are_hidden_last() -> None:
     layout = chain(8)
     part_map = {"a": [0, 1], "b": [2, 3, 4], "c": [5]}  # joints 6 and 7 are in no part
-    masker = BodyPartMasker(num_parts=3, layout=layout, part_map=part_map, granularity="frame")
+    masker = BodyPartMasker(num_parts=3, layout=layout, part_map=part_map, draw_per="time_patch")
     hidden = hidden_grid(masker(grid(6, 4, 8)))
     assert not hidden[:, :, 6:].any()
     assert hidden[:, :, :6].all()
-    large = BodyPartMasker(0.9, layout=layout, part_map=part_map, granularity="frame")
+    large = BodyPartMasker(0.9, layout=layout, part_map=part_map, draw_per="time_patch")
     hidden = hidden_grid(large(grid(6, 4, 8)))
     assert hidden[:, :, :6].all()  # every part before any unassigned joint
     assert (hidden[:, :, 6:].sum(dim=(1, 2)) == num_hidden_tokens(32, 0.9) - 24).all()
@@ -168,7 +169,7 @@ def masker_and_grid(draw: st.DrawFn) -> tuple[BodyPartMasker, int, int, int]:
             ]
             for p in sorted({i for i in owner if i >= 0})
         }
-    granularity = draw(st.sampled_from(["frame", "clip"]))
+    draw_per = draw(st.sampled_from(["time_patch", "clip"]))
     if draw(st.booleans()):
         setting: dict[str, object] = {"mask_ratio": draw(st.floats(0.01, 0.99))}
     else:
@@ -179,7 +180,7 @@ def masker_and_grid(draw: st.DrawFn) -> tuple[BodyPartMasker, int, int, int]:
     masker = BodyPartMasker(
         layout=layout,
         part_map=part_map,
-        granularity=granularity,
+        draw_per=draw_per,
         v_patch=v_patch,
         **setting,  # type: ignore[arg-type]
     )
@@ -206,13 +207,13 @@ def test_property_exact_count_whole_parts_and_priority(
         some_unassigned = hidden[:, :, unassigned].any(dim=(1, 2))
         all_assigned = hidden[:, :, assigned].all(dim=(1, 2))
         assert (~some_unassigned | all_assigned).all()
-    if masker.granularity == "clip":
+    if masker.draw_per == "clip":
         assert torch.equal(hidden, hidden[:, :1].expand_as(hidden))
 
 
-@pytest.mark.parametrize("granularity", ["frame", "clip"])
-def test_same_generator_seed_reproduces_the_mask(granularity: PartGranularity) -> None:
-    masker = BodyPartMasker(0.4, layout="openpose", granularity=granularity)
+@pytest.mark.parametrize("draw_per", ["time_patch", "clip"])
+def test_same_generator_seed_reproduces_the_mask(draw_per: PartDraw) -> None:
+    masker = BodyPartMasker(0.4, layout="openpose", draw_per=draw_per)
     tokens = grid(4, 6, 18)
     first = masker(tokens, generator=torch.Generator().manual_seed(5)).mask
     again = masker(tokens, generator=torch.Generator().manual_seed(5)).mask
@@ -221,29 +222,29 @@ def test_same_generator_seed_reproduces_the_mask(granularity: PartGranularity) -
     assert not torch.equal(first, other)
 
 
-def test_frame_mode_draws_parts_per_time_patch_and_clip_mode_per_clip() -> None:
+def test_time_patch_mode_draws_parts_per_time_patch_and_clip_mode_per_clip() -> None:
     tokens = grid(8, 12, 25)
-    frame = hidden_grid(BodyPartMasker(num_parts=1, granularity="frame")(tokens))
-    clip = hidden_grid(BodyPartMasker(num_parts=1, granularity="clip")(tokens))
+    frame = hidden_grid(BodyPartMasker(num_parts=1, draw_per="time_patch")(tokens))
+    clip = hidden_grid(BodyPartMasker(num_parts=1, draw_per="clip")(tokens))
     assert not torch.equal(frame, frame[:, :1].expand_as(frame))
     assert torch.equal(clip, clip[:, :1].expand_as(clip))
 
 
-@pytest.mark.parametrize("granularity", ["frame", "clip"])
+@pytest.mark.parametrize("draw_per", ["time_patch", "clip"])
 @pytest.mark.parametrize("partition", ["time_parity", "joint_parity"])
 def test_inside_a_cross_masker_each_branch_hides_exactly_its_share(
-    granularity: PartGranularity, partition: str
+    draw_per: PartDraw, partition: str
 ) -> None:
-    body = BodyPartMasker(0.5, layout="coco", granularity=granularity)
+    body = BodyPartMasker(0.5, layout="coco", draw_per=draw_per)
     masker = CrossMasker(body, RandomMasker(0.7), partition=partition)  # type: ignore[arg-type]
     time_patches = 7
     tokens = grid(16, time_patches, 17)
     result = masker(tokens, generator=torch.Generator().manual_seed(0))
-    plan = masker._plan((time_patches, 17), tokens.device)
-    region = plan.ids == 0
+    region = masker.branch_ids((time_patches, 17), tokens.device) == 0
+    sizes = int(region.sum()), int((~region).sum())
     mask = result.mask.cpu()
-    assert (mask[:, region].sum(dim=1) == num_hidden_tokens(plan.sizes[0], 0.5)).all()
-    assert (mask[:, ~region].sum(dim=1) == num_hidden_tokens(plan.sizes[1], 0.7)).all()
+    assert (mask[:, region].sum(dim=1) == num_hidden_tokens(sizes[0], 0.5)).all()
+    assert (mask[:, ~region].sum(dim=1) == num_hidden_tokens(sizes[1], 0.7)).all()
     branch_hidden = (mask & region).reshape(16, time_patches, 17)
     assert (partial_units(branch_hidden, body, region) <= 1).all()
 
@@ -260,12 +261,10 @@ def test_fixed_parts_inside_the_time_parity_branch_are_exactly_those_parts() -> 
 
 
 def test_a_region_count_beyond_the_fixed_parts_continues_with_whole_other_parts() -> None:
-    masker = BodyPartMasker(parts=["right_arm"], layout="nw-ucla", granularity="clip")
+    masker = BodyPartMasker(parts=["right_arm"], layout="nw-ucla", draw_per="clip")
     tokens = grid(5, 3, 20)
-    region = torch.ones(60, dtype=torch.bool)
-    decision = masker.decide(
-        tokens, coords=None, generator=None, region=region, num_hidden=24, region_size=60
-    )
+    region = Region(mask=torch.ones(60, dtype=torch.bool), size=60, time_patches=(0, 1, 2))
+    decision = masker.decide(MaskContext(tokens, region=region), 24)
     hidden = decision.hidden.reshape(5, 3, 20)
     assert hidden[:, :, 8:12].all()  # the fixed part first
     assert (hidden.sum(dim=(1, 2)) == 24).all()
@@ -273,16 +272,11 @@ def test_a_region_count_beyond_the_fixed_parts_continues_with_whole_other_parts(
 
 
 def test_decide_keeps_tokens_outside_the_region_visible() -> None:
-    masker = BodyPartMasker(0.5, layout="msr-action3d", granularity="frame")
+    masker = BodyPartMasker(0.5, layout="msr-action3d", draw_per="time_patch")
     region = torch.zeros(4, 20, dtype=torch.bool)
     region[1:3] = True
-    decision = masker.decide(
-        grid(3, 4, 20),
-        coords=None,
-        generator=None,
-        region=region.flatten(),
-        num_hidden=17,
-    )
+    inside = Region(mask=region.flatten(), size=40, time_patches=(1, 2))
+    decision = masker.decide(MaskContext(grid(3, 4, 20), region=inside), 17)
     assert not (decision.hidden & ~region.flatten()).any()
     assert (decision.hidden.sum(dim=1) == 17).all()
     assert decision.scores is None
@@ -293,9 +287,7 @@ def test_decide_keeps_tokens_outside_the_region_visible() -> None:
 def test_decide_rejects_a_count_outside_the_region(num_hidden: int) -> None:
     masker = BodyPartMasker(0.5, layout="msr-action3d")
     with pytest.raises(ValueError, match=r"num_hidden must be in \[1, 39\] for 40 tokens"):
-        masker.decide(
-            grid(1, 2, 20), coords=None, generator=None, region=None, num_hidden=num_hidden
-        )
+        masker.decide(MaskContext(grid(1, 2, 20)), num_hidden)
 
 
 def test_joint_patch_grid_with_parts_made_of_whole_patches() -> None:
@@ -309,7 +301,7 @@ def test_joint_patch_grid_with_parts_made_of_whole_patches() -> None:
 
 
 def test_masks_follow_the_module_device(device: torch.device) -> None:
-    masker = BodyPartMasker(num_parts=2, granularity="frame").to(device)
+    masker = BodyPartMasker(num_parts=2, draw_per="time_patch").to(device)
     result = masker(torch.randn(2, 4, 25, 8, device=device))
     assert result.mask.device.type == device.type
     assert result.num_hidden == masker.num_hidden((4, 25))
@@ -317,7 +309,7 @@ def test_masks_follow_the_module_device(device: torch.device) -> None:
 
 def test_repr_names_the_setting() -> None:
     assert repr(BodyPartMasker(parts=["trunk"], layout="coco")) == (
-        "BodyPartMasker(parts=['trunk'], layout='coco', granularity='clip', v_patch=1)"
+        "BodyPartMasker(parts=['trunk'], layout='coco', draw_per='clip', v_patch=1)"
     )
 
 
@@ -354,7 +346,7 @@ def test_every_built_in_layout_is_supported(name: str) -> None:
         ({"num_parts": 1.0}, TypeError, "num_parts must be an int"),
         ({"num_parts": True}, TypeError, "num_parts must be an int"),
         ({"mask_ratio": 1.0}, ValueError, r"mask_ratio must be in the open interval"),
-        ({"num_parts": 1, "granularity": "token"}, ValueError, "granularity must be one of"),
+        ({"num_parts": 1, "draw_per": "token"}, ValueError, "draw_per must be one of"),
         (
             {"parts": ["trunk", "left_arm", "right_arm", "left_leg", "right_leg"]},
             ValueError,
@@ -381,6 +373,36 @@ def test_bad_arguments_are_clear_errors(
         BodyPartMasker(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("setting", [{"parts": ["trunk"]}, {"num_parts": 2}])
+def test_a_fixed_count_refuses_a_mask_ratio_set_later_or_per_call(
+    setting: dict[str, object],
+) -> None:
+    masker = BodyPartMasker(**setting)  # type: ignore[arg-type]
+    derived = masker.mask_ratio
+    tokens = grid(2, 4, 25)
+    fixed = f"BodyPartMasker\\({next(iter(setting))}=.*\\) hides a fixed set of parts"
+    with pytest.raises(ValueError, match=fixed + r".*got 0\.5"):
+        masker.mask_ratio = 0.5
+    with pytest.raises(ValueError, match=fixed + r".*got 0\.6"):
+        masker(tokens, mask_ratio=0.6)
+    # Nothing changed: the count is still the one the setting fixes.
+    assert masker.mask_ratio == derived
+    assert masker(tokens).num_hidden == masker.num_hidden((4, 25))
+
+
+def test_a_ratio_built_masker_takes_a_ratio_per_call_or_set_later() -> None:
+    masker = BodyPartMasker(0.3, draw_per="clip")
+    tokens = grid(2, 4, 25)
+    assert masker(tokens, mask_ratio=0.6).num_hidden == 4 * num_hidden_tokens(25, 0.6)
+    assert masker(tokens).num_hidden == 4 * num_hidden_tokens(25, 0.3)
+    masker.mask_ratio = 0.6
+    assert masker(tokens).num_hidden == 4 * num_hidden_tokens(25, 0.6)
+    with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval"):
+        masker.mask_ratio = 1.0
+    with pytest.raises(ValueError, match="takes no temperature"):
+        masker(tokens, temperature=0.5)
+
+
 def test_a_layout_without_parts_needs_a_part_map() -> None:
     with pytest.raises(ValueError, match="layout 'chain-4' body_parts is empty; pass part_map"):
         BodyPartMasker(num_parts=1, layout=chain(4))
@@ -403,7 +425,7 @@ def user_parts(sizes: Sequence[int]) -> dict[str, list[int]]:
 def test_user_parts_of_very_different_sizes_keep_the_count_exact() -> None:
     layout = chain(16)
     masker = BodyPartMasker(
-        num_parts=1, layout=layout, part_map=user_parts([1, 12, 3]), granularity="frame"
+        num_parts=1, layout=layout, part_map=user_parts([1, 12, 3]), draw_per="time_patch"
     )
     hidden = hidden_grid(masker(grid(32, 5, 16), generator=torch.Generator().manual_seed(3)))
     assert (hidden.sum(dim=(1, 2)) == num_hidden_tokens(80, 16 / 3 / 16)).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import pytest
@@ -12,14 +13,17 @@ from hypothesis import strategies as st
 from skelmask.layouts import SkeletonLayout
 from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import Masker
-from skelmask.maskers.body_part import BodyPartMasker
+from skelmask.maskers.body_part import BodyPartMasker, PartDraw
 from skelmask.maskers.cross import CrossMasker
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
-from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tokens
+from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, patchify, restore_tokens
 
 T_PATCH = 2
+
+# Random tokens here are deliberately of any scale; the clipping advice is not under test.
+pytestmark = pytest.mark.filterwarnings("ignore:HyperbolicHierarchyMasker.*clip_r:UserWarning")
 
 # A factory builds a masker for a mask ratio and the grid's joint count.
 MaskerFactory = Callable[[float, int], Masker]
@@ -31,6 +35,15 @@ def chain_layout(joints: int) -> SkeletonLayout:
 
 def hyperbolic(ratio: float, joints: int) -> HyperbolicHierarchyMasker:
     return HyperbolicHierarchyMasker(ratio, layout=chain_layout(joints), root_joints=(0,))
+
+
+def body_parts(ratio: float, joints: int, draw_per: PartDraw) -> BodyPartMasker:
+    return BodyPartMasker(
+        ratio,
+        layout=chain_layout(joints),
+        part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
+        draw_per=draw_per,
+    )
 
 
 FACTORIES: dict[str, MaskerFactory] = {
@@ -50,11 +63,10 @@ FACTORIES: dict[str, MaskerFactory] = {
         MotionAwareMasker(ratio, t_patch=T_PATCH), RandomMasker(ratio), partition="joint_parity"
     ),
     # Unequal interleaved parts (joint j in part j % 3), so that the count cuts parts.
-    "body-part-frame": lambda ratio, joints: BodyPartMasker(
-        ratio,
-        layout=chain_layout(joints),
-        part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
-        granularity="frame",
+    "body-part-time-patch": lambda ratio, joints: body_parts(ratio, joints, "time_patch"),
+    # Structured maskers inside branches: whole joints on even, whole parts on odd time patches.
+    "cross-joint-body-part": lambda ratio, joints: CrossMasker(
+        RandomMasker(ratio, granularity="joint"), body_parts(ratio, joints, "clip")
     ),
 }
 
@@ -63,6 +75,8 @@ def run_masker(
     masker: Masker,
     tokens: torch.Tensor,
     generator: torch.Generator | None = None,
+    mask_ratio: float | None = None,
+    temperature: float | None = None,
 ) -> MaskResult:
     batch, time_patches, joint_patches, _ = tokens.shape
     coords_generator = torch.Generator(device=tokens.device).manual_seed(1234)
@@ -74,7 +88,13 @@ def run_masker(
         generator=coords_generator,
         device=tokens.device,
     )
-    return masker(tokens, coords=coords.to(tokens.dtype), generator=generator)
+    return masker(
+        tokens,
+        coords=coords.to(tokens.dtype),
+        generator=generator,
+        mask_ratio=mask_ratio,
+        temperature=temperature,
+    )
 
 
 def assert_valid(result: MaskResult, tokens: torch.Tensor) -> None:
@@ -193,7 +213,8 @@ def test_mask_ratio_outside_the_open_unit_interval_is_an_error(name: str, ratio:
 @pytest.mark.parametrize(
     ("shape", "message"),
     [
-        ((30, 25, 8), r"shape \(B, Tp, Vp, D\), got 3 dimensions"),
+        ((2, 30, 25, 8, 1), r"\(B, Tp, Vp, D\) or flat tokens \(B, L, D\), got 5 dimensions"),
+        ((25,), r"\(B, Tp, Vp, D\) or flat tokens \(B, L, D\), got 1 dimensions"),
         ((0, 30, 25, 8), "must not be empty"),
         ((2, 1, 1, 8), "at least 2 tokens"),
     ],
@@ -201,6 +222,136 @@ def test_mask_ratio_outside_the_open_unit_interval_is_an_error(name: str, ratio:
 def test_bad_token_grids_are_clear_errors(name: str, shape: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         FACTORIES[name](0.5, 25)(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_flat_tokens_with_grid_size_give_the_grids_result(name: str) -> None:
+    masker = FACTORIES[name](0.7, 12)
+    tokens = torch.randn(3, 10, 12, 8)
+    coords = torch.randn(3, 10 * T_PATCH, 12, 3)
+    grid = masker(tokens, coords=coords, generator=torch.Generator().manual_seed(5))
+    flat = masker(
+        flatten_grid(tokens),
+        grid_size=(10, 12),
+        coords=coords,
+        generator=torch.Generator().manual_seed(5),
+    )
+    assert flat.grid_size == (10, 12)
+    assert torch.equal(flat.mask, grid.mask)
+    assert torch.equal(flat.ids_restore, grid.ids_restore)
+    for flat_extra, grid_extra in ((flat.scores, grid.scores), (flat.probs, grid.probs)):
+        assert (flat_extra is None) == (grid_extra is None)
+        if flat_extra is not None:
+            assert torch.equal(flat_extra, grid_extra)
+
+
+@pytest.mark.parametrize("name", [name for name in FACTORIES if name != "random-token"])
+def test_flat_tokens_of_an_unknown_grid_are_a_clear_error(name: str) -> None:
+    # Without coords nothing shows the grid of flat tokens, and these maskers read its shape.
+    with pytest.raises(ValueError, match=r"need grid_size=\(Tp, Vp\) with Tp·Vp = L = 120"):
+        FACTORIES[name](0.5, 12)(torch.zeros(2, 120, 8))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("grid_size", [(7, 12), (0, 12)])
+def test_grid_size_that_does_not_fit_flat_tokens_is_a_clear_error(
+    name: str, grid_size: tuple[int, int]
+) -> None:
+    with pytest.raises(ValueError, match=r"must multiply to the L = 120 flat tokens"):
+        FACTORIES[name](0.5, 12)(torch.zeros(2, 120, 8), grid_size=grid_size)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_grid_size_that_contradicts_a_token_grid_is_a_clear_error(name: str) -> None:
+    with pytest.raises(ValueError, match=r"grid_size=\(12, 10\) does not match .* \(10, 12\)"):
+        FACTORIES[name](0.5, 12)(torch.zeros(2, 10, 12, 8), grid_size=(12, 10))
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_flat_tokens_take_their_grid_from_patchified_coords(name: str) -> None:
+    # MAMP passes x (B, L, D) with its patchified x_orig (B, Tp, Vp, t_patch·C) and no grid size.
+    masker = FACTORIES[name](0.7, 12)
+    tokens = torch.randn(3, 10, 12, 8)
+    raw = torch.randn(3, 10 * T_PATCH, 12, 3)
+    patchified = patchify(raw, T_PATCH)
+    grid = masker(tokens, coords=raw, generator=torch.Generator().manual_seed(2))
+    flat = masker(
+        flatten_grid(tokens), coords=patchified, generator=torch.Generator().manual_seed(2)
+    )
+    assert flat.grid_size == (10, 12)
+    assert torch.equal(flat.mask, grid.mask)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("ratio", [0.0, 1.0, 1.5, float("nan")])
+def test_a_call_ratio_outside_the_open_unit_interval_is_an_error(name: str, ratio: float) -> None:
+    masker = FACTORIES[name](0.5, 12)
+    with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval \(0, 1\)"):
+        run_masker(masker, torch.randn(2, 10, 12, 8), mask_ratio=ratio)
+    with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval \(0, 1\)"):
+        masker.mask_ratio = ratio
+    assert masker.mask_ratio == 0.5
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_a_call_ratio_overrides_the_maskers_own_for_that_call_only(name: str) -> None:
+    masker = FACTORIES[name](0.5, 12)
+    tokens = torch.randn(2, 10, 12, 8)
+    default = run_masker(masker, tokens, torch.Generator().manual_seed(0))
+    override = run_masker(masker, tokens, torch.Generator().manual_seed(0), mask_ratio=0.8)
+    again = run_masker(masker, tokens, torch.Generator().manual_seed(0))
+    assert override.num_hidden == masker.num_hidden((10, 12), 0.8)
+    assert override.num_hidden > default.num_hidden
+    assert default.num_hidden == again.num_hidden == masker.num_hidden((10, 12))
+    assert masker.mask_ratio == 0.5
+    assert_valid(override, tokens)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_a_call_temperature_overrides_a_score_guided_maskers_own(name: str) -> None:
+    masker = FACTORIES[name](0.5, 12)
+    tokens = torch.randn(2, 10, 12, 8)
+    if not masker.takes_temperature:
+        with pytest.raises(ValueError, match=r"takes no temperature, got temperature=0\.5"):
+            run_masker(masker, tokens, temperature=0.5)
+        return
+    default = run_masker(masker, tokens, torch.Generator().manual_seed(0))
+    flat = run_masker(masker, tokens, torch.Generator().manual_seed(0), temperature=50.0)
+    again = run_masker(masker, tokens, torch.Generator().manual_seed(0))
+    assert default.probs is not None
+    assert flat.probs is not None
+    assert again.probs is not None
+    # |logits| ≤ 1/temperature, so within a branch (both branches hold 60 tokens here) no
+    # probability exceeds another by more than exp(2/temperature).
+    bound = math.exp(2 / 50.0) * (1 + 1e-5)
+    assert (flat.probs.amax(dim=1) / flat.probs.amin(dim=1) <= bound).all()
+    assert (default.probs.amax(dim=1) / default.probs.amin(dim=1) > bound).all()
+    assert torch.equal(default.probs, again.probs)
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+            run_masker(masker, tokens, temperature=bad)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+@pytest.mark.parametrize("guidance", ["attention", "root_tokens"])
+def test_a_guidance_input_the_masker_does_not_read_is_an_error(name: str, guidance: str) -> None:
+    masker = FACTORIES[name](0.5, 12)
+    if guidance in masker.call_inputs:
+        return  # read: the masker's own tests check how
+    value = torch.rand(2, 12, 10, 10) if guidance == "attention" else torch.randn(2, 10, 3, 8)
+    with pytest.raises(ValueError, match=f"does not read {guidance}="):
+        masker(torch.randn(2, 10, 12, 8), **{guidance: value})
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_setting_mask_ratio_changes_later_calls(name: str) -> None:
+    masker = FACTORIES[name](0.5, 12)
+    tokens = torch.randn(2, 10, 12, 8)
+    masker.mask_ratio = 0.8
+    assert masker.mask_ratio == 0.8
+    result = run_masker(masker, tokens, torch.Generator().manual_seed(0))
+    assert result.num_hidden == masker.num_hidden((10, 12), 0.8)
+    assert result.num_hidden > masker.num_hidden((10, 12), 0.5)
 
 
 def test_tokens_must_be_a_tensor() -> None:

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from skelmask.maskers.attention import GlobalAttentionMasker
-from skelmask.maskers.base import Masker, ScoreGuidedMasker
+from skelmask.maskers.base import MaskContext, Masker, Region, ScoreGuidedMasker
 from skelmask.maskers.cross import CrossMasker, Partition, PartitionName
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
@@ -23,6 +23,7 @@ PARTITION_NAMES: tuple[PartitionName, ...] = ("time_parity", "joint_parity")
 CHILDREN: dict[str, Callable[[float], Masker]] = {
     "attention": GlobalAttentionMasker,
     "random": RandomMasker,
+    "random-joint": lambda ratio: RandomMasker(ratio, granularity="joint"),
     "motion": lambda ratio: MotionAwareMasker(ratio, t_patch=T_PATCH),
 }
 
@@ -40,7 +41,8 @@ class PositionScorer(ScoreGuidedMasker):
         super().__init__(mask_ratio, temperature, direction)
         self.offset = offset
 
-    def score(self, tokens: torch.Tensor, *, coords: torch.Tensor | None = None) -> torch.Tensor:
+    def score(self, context: MaskContext) -> torch.Tensor:
+        tokens = context.tokens
         batch, time_patches, joint_patches, _ = tokens.shape
         flat = torch.arange(time_patches * joint_patches, device=tokens.device) + self.offset
         return flat.float().view(1, time_patches, joint_patches).expand(batch, -1, -1)
@@ -53,7 +55,8 @@ class PeakScorer(ScoreGuidedMasker):
         super().__init__(mask_ratio, temperature=0.01, direction="keep_high")
         self.peak = peak
 
-    def score(self, tokens: torch.Tensor, *, coords: torch.Tensor | None = None) -> torch.Tensor:
+    def score(self, context: MaskContext) -> torch.Tensor:
+        tokens = context.tokens
         scores = torch.zeros(tokens.shape[:3], device=tokens.device)
         scores[:, self.peak[0], self.peak[1]] = 1.0
         return scores
@@ -71,6 +74,21 @@ def branch_grid(partition: str, time_patches: int, joint_patches: int) -> torch.
     t = torch.arange(time_patches).view(-1, 1).expand(time_patches, joint_patches)
     v = torch.arange(joint_patches).view(1, -1).expand(time_patches, joint_patches)
     return (t if partition == "time_parity" else v) % 2
+
+
+def even_time_region(time_patches: int, joint_patches: int) -> Region:
+    even = (torch.arange(time_patches * joint_patches) // joint_patches) % 2 == 0
+    times = tuple(range(0, time_patches, 2))
+    return Region(mask=even, size=len(times) * joint_patches, time_patches=times)
+
+
+def expected_branch_counts(sizes: tuple[int, int], ratio: float) -> tuple[int, int]:
+    """The documented split of a whole-grid ratio: the total first, branch 0 its own share."""
+    total = min(max(num_hidden_tokens(sum(sizes), ratio), 2), sum(sizes) - 2)
+    first = num_hidden_tokens(sizes[0], ratio)
+    # Each branch hides at least one token and keeps one.
+    first = min(max(first, total - (sizes[1] - 1), 1), sizes[0] - 1, total - 1)
+    return first, total - first
 
 
 def assert_restores_every_visible_token(result: MaskResult, tokens: torch.Tensor) -> None:
@@ -142,24 +160,33 @@ def test_cross_masker_properties(case: Case) -> None:
 
     assert_restores_every_visible_token(result, tokens)
     flat_ids = ids.reshape(-1)
-    expected_hidden = [
-        num_hidden_tokens(size, ratio if override is None else override)
-        for size, ratio in zip(sizes, ratios, strict=True)
-    ]
+    if override is None:
+        expected_hidden = [
+            num_hidden_tokens(size, ratio) for size, ratio in zip(sizes, ratios, strict=True)
+        ]
+    else:
+        expected_hidden = list(expected_branch_counts(sizes, override))
+        total = time_patches * joint_patches
+        if 2 <= num_hidden_tokens(total, override) <= total - 2:
+            assert sum(expected_hidden) == num_hidden_tokens(total, override)
     for branch_id in (0, 1):
         in_branch = flat_ids == branch_id
         hidden_here = (result.mask & in_branch).sum(dim=1)
         assert hidden_here.tolist() == [expected_hidden[branch_id]] * batch
-        assert result.probs is not None
-        torch.testing.assert_close(result.probs[:, in_branch].sum(dim=1), torch.ones(batch))
+        # Whole-joint random masking has no per-token sampling weights, so no merged probs.
+        if "random-joint" in names:
+            assert result.probs is None
+        else:
+            assert result.probs is not None
+            torch.testing.assert_close(result.probs[:, in_branch].sum(dim=1), torch.ones(batch))
     num_keep = time_patches * joint_patches - sum(expected_hidden)
     assert result.num_keep == num_keep
     assert masker.num_hidden((time_patches, joint_patches)) == sum(expected_hidden)
     assert (~result.mask).sum(dim=1).tolist() == [num_keep] * batch
-    assert result.branch is not None
-    assert torch.equal(result.branch, flat_ids[result.ids_keep])
+    assert torch.equal(masker.branch_ids(case.grid, tokens.device), flat_ids)
+    assert torch.equal(masker.visible_branch(result), flat_ids[result.ids_keep])
     assert (result.ids_keep.diff(dim=1) > 0).all()
-    if names == ("random", "random"):
+    if all(name.startswith("random") for name in names):
         assert result.scores is None
     else:
         assert result.scores is not None
@@ -170,10 +197,10 @@ def test_cross_masker_properties(case: Case) -> None:
 def test_default_partition_sends_even_time_patches_to_the_first_masker() -> None:
     tokens = torch.randn(2, 7, 4, 8)
     first, second = RandomMasker(0.5), RandomMasker(0.75)
-    result = CrossMasker(first, second)(tokens)
+    masker = CrossMasker(first, second)
+    result = masker(tokens)
     time_of_kept = torch.div(result.ids_keep, 4, rounding_mode="floor")
-    assert result.branch is not None
-    assert torch.equal(result.branch, time_of_kept % 2)
+    assert torch.equal(masker.visible_branch(result), time_of_kept % 2)
     grid_mask = result.grid_mask
     # 4 even patches × 4 joints = 16 tokens at 0.5; 3 odd patches × 4 = 12 tokens at 0.75.
     assert grid_mask[:, 0::2].sum(dim=(1, 2)).tolist() == [8, 8]
@@ -181,11 +208,9 @@ def test_default_partition_sends_even_time_patches_to_the_first_masker() -> None
 
 
 def test_joint_parity_sends_even_joints_to_the_first_masker() -> None:
-    result = CrossMasker(RandomMasker(0.5), RandomMasker(0.5), partition="joint_parity")(
-        torch.randn(2, 4, 5, 8)
-    )
-    assert result.branch is not None
-    assert torch.equal(result.branch, (result.ids_keep % 5) % 2)
+    masker = CrossMasker(RandomMasker(0.5), RandomMasker(0.5), partition="joint_parity")
+    result = masker(torch.randn(2, 4, 5, 8))
+    assert torch.equal(masker.visible_branch(result), (result.ids_keep % 5) % 2)
     assert result.grid_mask[:, :, 0::2].sum(dim=(1, 2)).tolist() == [6, 6]  # of 12 tokens
     assert result.grid_mask[:, :, 1::2].sum(dim=(1, 2)).tolist() == [4, 4]  # of 8 tokens
 
@@ -221,9 +246,10 @@ def test_each_branch_uses_its_own_scores_and_temperature() -> None:
     temporal = GlobalAttentionMasker(0.5, temperature=0.3)
     spatial = MotionAwareMasker(0.5, t_patch=T_PATCH, temperature=2.0)
     result = CrossMasker(temporal, spatial)(tokens, coords=coords)
-    even = (torch.arange(24) // 4) % 2 == 0
-    attention_scores = temporal.score(tokens, region=even).flatten(1)
-    motion_scores = spatial.score(tokens, coords=coords).flatten(1)
+    region = even_time_region(6, 4)
+    even = region.mask
+    attention_scores = temporal.score(MaskContext(tokens, region=region)).flatten(1)
+    motion_scores = spatial.score(MaskContext(tokens, coords=coords)).flatten(1)
     assert result.scores is not None
     torch.testing.assert_close(result.scores[:, even], attention_scores[:, even])
     torch.testing.assert_close(result.scores[:, ~even], motion_scores[:, ~even])
@@ -247,13 +273,10 @@ def test_the_generator_is_used_by_the_first_then_the_second_masker() -> None:
     first, second = GlobalAttentionMasker(0.5), RandomMasker(0.5)
     result = CrossMasker(first, second)(tokens, generator=torch.Generator().manual_seed(7))
     generator = torch.Generator().manual_seed(7)
-    even = (torch.arange(24) // 4) % 2 == 0
-    by_first = first.decide(
-        tokens, coords=None, generator=generator, region=even, num_hidden=6, region_size=12
-    )
-    by_second = second.decide(
-        tokens, coords=None, generator=generator, region=~even, num_hidden=6, region_size=12
-    )
+    even = even_time_region(6, 4)
+    odd = Region(mask=~even.mask, size=12, time_patches=(1, 3, 5))
+    by_first = first.decide(MaskContext(tokens, generator=generator, region=even), 6)
+    by_second = second.decide(MaskContext(tokens, generator=generator, region=odd), 6)
     assert torch.equal(result.mask, by_first.hidden | by_second.hidden)
 
 
@@ -272,15 +295,59 @@ def test_mask_ratio_overrides_both_branches_when_given() -> None:
     children = (RandomMasker(0.2), RandomMasker(0.4))
     own = CrossMasker(*children)
     assert own.mask_ratio == pytest.approx(0.3)
-    assert own.branch_mask_ratio is None
+    assert own.grid_mask_ratio is None
     assert own(tokens).grid_mask[:, 0::2].sum() == 10
     assert own(tokens).grid_mask[:, 1::2].sum() == 20
     overridden = CrossMasker(*children, mask_ratio=0.9)
-    assert overridden.mask_ratio == overridden.branch_mask_ratio == 0.9
+    assert overridden.mask_ratio == overridden.grid_mask_ratio == 0.9
     result = overridden(tokens)
     assert result.grid_mask[:, 0::2].sum() == result.grid_mask[:, 1::2].sum() == 45
     with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval \(0, 1\)"):
         CrossMasker(*children, mask_ratio=1.0)
+
+
+def test_a_grid_ratio_per_call_or_set_later_splits_over_the_branches() -> None:
+    tokens = torch.randn(1, 10, 10, 4)
+    children = (RandomMasker(0.2), RandomMasker(0.4))
+    masker = CrossMasker(*children)
+    per_call = masker(tokens, mask_ratio=0.7)
+    assert per_call.grid_mask[:, 0::2].sum() == per_call.grid_mask[:, 1::2].sum() == 35
+    assert masker.grid_mask_ratio is None  # the call's ratio does not stick
+    assert masker(tokens).num_hidden == 30
+    masker.mask_ratio = 0.7  # sets the whole grid's ratio, not silently ignored
+    assert masker.grid_mask_ratio == 0.7
+    assert masker(tokens).num_hidden == 70
+    assert masker.num_hidden((10, 10)) == 70
+    with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval \(0, 1\)"):
+        masker.mask_ratio = 1.5
+    with pytest.raises(ValueError, match=r"mask_ratio must be in the open interval \(0, 1\)"):
+        masker(tokens, mask_ratio=0.0)
+    assert masker.grid_mask_ratio == 0.7
+    # The children keep their own ratios; the grid ratio lives with the composite.
+    assert (children[0].mask_ratio, children[1].mask_ratio) == (0.2, 0.4)
+
+
+def test_a_grid_ratio_hides_the_whole_grids_count_when_branches_differ_in_size() -> None:
+    # 5 time patches × 3 joints: 9 even-patch and 6 odd-patch tokens. At 0.7 per-branch
+    # rounding would hide round(6.3) + round(4.2) = 6 + 4 = 10; the grid's count is round(10.5)
+    # = 11. At 0.9 the grid's round(13.5) = 14 leaves one branch no visible token, so 13.
+    tokens = torch.randn(2, 5, 3, 4)
+    for ratio, total in ((0.1, 2), (0.3, 5), (0.5, 8), (0.7, 11), (0.9, 13)):
+        masker = CrossMasker(RandomMasker(), RandomMasker(), mask_ratio=ratio)
+        result = masker(tokens)
+        assert result.num_hidden == masker.num_hidden((5, 3)) == total
+        even, odd = expected_branch_counts((9, 6), ratio)
+        assert even + odd == total
+        assert result.grid_mask[:, 0::2].sum(dim=(1, 2)).tolist() == [even, even]
+        assert result.grid_mask[:, 1::2].sum(dim=(1, 2)).tolist() == [odd, odd]
+
+
+def test_a_grid_ratio_on_a_tiny_grid_leaves_each_branch_one_hidden_and_one_kept() -> None:
+    # 2×2 grid, two branches of 2 tokens: 0.25 of 4 is one token, but each branch must hide one.
+    masker = CrossMasker(RandomMasker(), RandomMasker(), mask_ratio=0.25)
+    result = masker(torch.randn(3, 2, 2, 4))
+    assert masker.num_hidden((2, 2)) == 2
+    assert result.grid_mask.sum(dim=2).tolist() == [[1, 1]] * 3
 
 
 def test_odd_number_of_time_patches_is_handled() -> None:
@@ -305,11 +372,38 @@ def test_supplied_attention_is_routed_to_the_attention_masker() -> None:
     assert (grid_scores[:, [0, 4]] == 0.0).all()
     visible = (~result.grid_mask).float().mean(dim=0)
     assert (visible[target] > visible[[0, 4]].max(dim=0).values + 0.1).all()
-    with pytest.raises(ValueError, match=r"attention must have shape \(B, Vp, Tp, Tp\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"attention must have shape \(B, Vp, Tp, Tp\) = \(400, 3, 6, 6\) or, over this "
+        r"branch's 3 time patches, \(400, 3, 3, 3\)",
+    ):
         masker(tokens, attention=attention[:, :, :4, :4])
     plain = CrossMasker(RandomMasker(0.5), RandomMasker(0.5))
-    with pytest.raises(ValueError, match="neither child is a GlobalAttentionMasker"):
+    with pytest.raises(ValueError, match="CrossMasker does not read attention="):
         plain(tokens, attention=attention)
+
+
+def test_attention_over_the_branchs_time_patches_only_is_accepted() -> None:
+    # HA-CM computes one map over its even time patches: (B, Vp, n, n) with n = ceil(Tp / 2).
+    batch, time_patches, joint_patches = 300, 7, 3
+    tokens = torch.randn(batch, time_patches, joint_patches, 8)
+    branch_map = torch.softmax(torch.randn(batch, joint_patches, 4, 4), dim=-1)
+    # The whole grid's map: the same rows over even keys; odd queries are outside the branch.
+    whole_map = torch.softmax(torch.randn(batch, joint_patches, time_patches, time_patches), -1)
+    whole_map[:, :, 0::2] = 0.0
+    whole_map[:, :, 0::2, 0::2] = branch_map
+    masker = CrossMasker(GlobalAttentionMasker(0.5), RandomMasker(0.5))
+    generator = torch.Generator().manual_seed(0)
+    by_branch = masker(tokens, attention=branch_map, generator=generator)
+    by_whole = masker(tokens, attention=whole_map, generator=torch.Generator().manual_seed(0))
+    assert by_branch.scores is not None
+    assert by_whole.scores is not None
+    # Each even key's score is the attention it receives from the 4 even queries.
+    expected = branch_map.sum(dim=-2).transpose(1, 2)  # (B, 4, Vp)
+    even_scores = by_branch.scores.view(batch, time_patches, joint_patches)[:, 0::2]
+    torch.testing.assert_close(even_scores, expected)
+    torch.testing.assert_close(by_branch.scores, by_whole.scores)
+    assert torch.equal(by_branch.mask, by_whole.mask)
 
 
 def test_hacm_composition() -> None:
@@ -318,14 +412,38 @@ def test_hacm_composition() -> None:
     assert masker.first.temperature == 0.8
     assert masker.first.direction == "keep_high"
     result = masker(torch.randn(2, 24, 18, 16))
-    assert result.num_keep == 2 * (216 - num_hidden_tokens(216, 0.9))
+    assert result.num_keep == 432 - num_hidden_tokens(432, 0.9) == 43
     assert "partition='time_parity'" in repr(masker)
 
 
-def test_child_that_cannot_mask_inside_a_region_raises_its_own_error() -> None:
-    masker = CrossMasker(GlobalAttentionMasker(), RandomMasker(0.5, granularity="joint"))
-    with pytest.raises(ValueError, match="cannot mask inside a region"):
-        masker(torch.randn(1, 4, 5, 8))
+def test_hacm_keeps_exactly_75_of_750_tokens_at_ratio_0_9() -> None:
+    # Per-branch rounding kept 2 × round(0.1 · 375) = 2 × 37 = 74; the whole grid's count is 75.
+    masker = CrossMasker.hacm(RandomMasker(), mask_ratio=0.9)
+    tokens = torch.randn(3, 30, 25, 8)
+    result = masker(tokens, generator=torch.Generator().manual_seed(0))
+    assert result.num_keep == 75
+    assert (~result.mask).sum(dim=1).tolist() == [75] * 3
+    # Branch 0 hides round(0.9 · 375) = 338 (keeps 37), branch 1 the rest (keeps 38).
+    assert (~result.grid_mask[:, 0::2]).sum(dim=(1, 2)).tolist() == [37] * 3
+    assert (~result.grid_mask[:, 1::2]).sum(dim=(1, 2)).tolist() == [38] * 3
+    masker.mask_ratio = 0.8
+    assert masker(tokens).num_keep == 150
+
+
+def test_joint_granularity_child_hides_whole_joint_columns_of_its_branch() -> None:
+    # A joint-granularity RandomMasker inside a branch hides exactly its share, in whole joint
+    # columns of the branch's time patches except at most one cut column.
+    batch, time_patches, joint_patches = 50, 6, 5
+    masker = CrossMasker(RandomMasker(0.5), RandomMasker(0.5, granularity="joint"))
+    result = masker(torch.randn(batch, time_patches, joint_patches, 4))
+    odd = result.grid_mask[:, 1::2]  # (B, 3, 5): the second branch's 15 tokens
+    hidden = num_hidden_tokens(15, 0.5)
+    assert odd.sum(dim=(1, 2)).tolist() == [hidden] * batch
+    per_column = odd.sum(dim=1)  # (B, Vp) hidden tokens per joint column
+    cut = ((per_column > 0) & (per_column < 3)).sum(dim=1)
+    assert (cut == 1).all()  # 8 hidden of columns of 3: two whole columns and one cut
+    assert ((per_column == 3).sum(dim=1) == 2).all()
+    assert result.grid_mask[:, 0::2].sum(dim=(1, 2)).tolist() == [hidden] * batch
 
 
 def test_cross_masker_cannot_be_nested() -> None:
@@ -338,10 +456,10 @@ def test_cross_masker_cannot_be_nested() -> None:
 def test_decide_checks_its_hidden_count() -> None:
     masker = CrossMasker(RandomMasker(0.5), RandomMasker(0.5))
     tokens = torch.randn(1, 4, 4, 4)
-    decision = masker.decide(tokens, coords=None, generator=None, region=None, num_hidden=8)
+    decision = masker.decide(MaskContext(tokens), 8)
     assert decision.hidden.sum() == 8
-    with pytest.raises(ValueError, match=r"hides 8 tokens on a 4×4 grid \(branches 4 \+ 4\)"):
-        masker.decide(tokens, coords=None, generator=None, region=None, num_hidden=7)
+    with pytest.raises(ValueError, match=r"hides 8 tokens on a \(4, 4\) grid \(branches 4 \+ 4\)"):
+        masker.decide(MaskContext(tokens), 7)
 
 
 @pytest.mark.parametrize(
@@ -397,8 +515,7 @@ def test_fixed_partition_is_a_non_persistent_buffer() -> None:
     assert torch.equal(masker.partition_ids, partition)
     assert "partition_ids" not in masker.state_dict()
     result = masker(torch.randn(3, 2, 2, 4))
-    assert result.branch is not None
-    assert torch.equal(result.branch, partition.reshape(-1)[result.ids_keep])
+    assert torch.equal(masker.visible_branch(result), partition.reshape(-1)[result.ids_keep])
 
 
 @pytest.mark.parametrize("partition", ["time_parity", "tensor"])
@@ -420,9 +537,7 @@ def test_compiles_fullgraph_without_generator(partition: str) -> None:
     result = compiled(tokens, coords=coords)
     eager = masker(tokens, coords=coords)
     assert result.num_keep == eager.num_keep
-    assert result.branch is not None
-    assert eager.branch is not None
-    assert result.branch.shape == eager.branch.shape
+    assert masker.visible_branch(result).shape == masker.visible_branch(eager).shape
     torch.testing.assert_close(result.scores, eager.scores)
     assert_restores_every_visible_token(result, tokens)
     attention = torch.softmax(torch.randn(2, joint_patches, time_patches, time_patches), dim=-1)
@@ -435,6 +550,6 @@ def test_runs_on_device(device: torch.device) -> None:
     generator = torch.Generator(device=device).manual_seed(0)
     result = masker(tokens, coords=make_coords(tokens), generator=generator)
     assert result.mask.device.type == device.type
-    assert result.branch is not None
-    assert result.branch.device.type == device.type
+    assert masker.visible_branch(result).device.type == device.type
+    assert masker.branch_ids((6, 5), device).device.type == device.type
     assert_restores_every_visible_token(result, tokens)

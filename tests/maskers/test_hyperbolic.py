@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import geoopt
@@ -14,15 +15,25 @@ import torch
 
 from skelmask import _poincare as P
 from skelmask.layouts import SkeletonLayout, get_layout
-from skelmask.maskers.hyperbolic import (
-    DEFAULT_CLIP_R,
-    HyperbolicHierarchyMasker,
-    PoincareEmbedding,
-)
+from skelmask.maskers.base import MaskContext, Region
+from skelmask.maskers.cross import CrossMasker
+from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.sampling import num_hidden_tokens
 from skelmask.tokens import flatten_grid, gather_tokens, patchify, restore_tokens
 
 NTU_JOINTS = 25
+
+# Most tokens here have the norms of real patch embeddings (4-16), above clip_r, on purpose: the
+# masker must stay well-behaved there. The advice that such tokens are clipped is tested below.
+pytestmark = pytest.mark.filterwarnings("ignore:HyperbolicHierarchyMasker.*clip_r:UserWarning")
+
+
+def score(
+    masker: HyperbolicHierarchyMasker,
+    tokens: torch.Tensor,
+    root_tokens: torch.Tensor | None = None,
+) -> torch.Tensor:
+    return masker.score(MaskContext(tokens, root_tokens=root_tokens))
 
 
 def _tokens(
@@ -109,8 +120,8 @@ def test_scores_follow_a_permutation_of_time_patches() -> None:
     masker = HyperbolicHierarchyMasker()
     tokens = _tokens(time_patches=8)
     order = torch.randperm(8, generator=torch.Generator().manual_seed(1))
-    scores = masker.score(tokens)
-    torch.testing.assert_close(masker.score(tokens[:, order]), scores[:, order])
+    scores = score(masker, tokens)
+    torch.testing.assert_close(score(masker, tokens[:, order]), scores[:, order])
 
 
 def test_scores_follow_a_permutation_of_non_root_joints() -> None:
@@ -120,9 +131,9 @@ def test_scores_follow_a_permutation_of_non_root_joints() -> None:
     order = torch.arange(NTU_JOINTS)
     order[others] = others[torch.randperm(len(others), generator=torch.Generator().manual_seed(2))]
     tokens = _tokens()
-    scores = masker.score(tokens)
+    scores = score(masker, tokens)
     torch.testing.assert_close(
-        masker.score(tokens[:, :, order]), scores[:, :, order], rtol=1e-4, atol=1e-4
+        score(masker, tokens[:, :, order]), scores[:, :, order], rtol=1e-4, atol=1e-4
     )
 
 
@@ -142,7 +153,7 @@ def test_root_weight_adds_the_distance_to_the_root_point() -> None:
     without = HyperbolicHierarchyMasker(root_weight=0.0).hierarchy_scores(tokens)
     with_root = HyperbolicHierarchyMasker(root_weight=2.0).hierarchy_scores(tokens)
     masker = HyperbolicHierarchyMasker()
-    points = masker.embedding(tokens)
+    points = masker.to_ball(tokens)
     roots = P.midpoint(points[:, :, list(masker.root_joints)], masker.curvature)
     to_root = P.dist(points, roots.unsqueeze(2), masker.curvature)
     torch.testing.assert_close(with_root - without, 2.0 * to_root, rtol=1e-4, atol=1e-4)
@@ -151,7 +162,7 @@ def test_root_weight_adds_the_distance_to_the_root_point() -> None:
 def test_depth_prior_is_added_from_the_layout() -> None:
     layout = get_layout("nturgb+d")
     tokens = torch.ones(1, 2, NTU_JOINTS, 8)  # identical tokens: no hyperbolic signal
-    scores = HyperbolicHierarchyMasker(depth_weight=2.0).score(tokens)
+    scores = score(HyperbolicHierarchyMasker(depth_weight=2.0), tokens)
     expected = 2.0 * torch.tensor(layout.depth, dtype=torch.float32) / layout.max_depth
     torch.testing.assert_close(scores, expected.expand(1, 2, -1))
 
@@ -182,12 +193,6 @@ def test_large_norm_tokens_give_spread_out_keep_probabilities() -> None:
     raw = HyperbolicHierarchyMasker(standardize=False)(tokens)
     assert raw.probs is not None
     assert (raw.probs.amax(dim=1) / raw.probs.amin(dim=1) < 1.1).all()
-
-
-def test_clipping_keeps_points_off_the_boundary() -> None:
-    points = PoincareEmbedding(clip_r=DEFAULT_CLIP_R)(_tokens(width=256, norm=16.0))
-    assert points.norm(dim=-1).max() <= torch.tanh(torch.tensor(DEFAULT_CLIP_R)) + 1e-6
-    assert points.norm(dim=-1).max() < 1 - 4e-3 - 1e-3
 
 
 def test_high_score_tokens_stay_visible_more_often() -> None:
@@ -228,7 +233,7 @@ def test_cpu_bf16_autocast_region() -> None:
     tokens = _tokens(width=256, norm=16.0)
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
         result = masker(tokens)
-        points = masker.embedding(tokens)
+        points = masker.to_ball(tokens)
     assert result.scores is not None
     torch.testing.assert_close(result.scores, masker(tokens).scores)
     assert points.dtype == torch.float32
@@ -243,31 +248,6 @@ def test_module_cast_to_bf16_keeps_float32_curvature() -> None:
     result = masker(_tokens().to(torch.bfloat16))
     assert result.scores is not None
     assert torch.isfinite(result.scores).all()
-
-
-# --- PoincareEmbedding -------------------------------------------------------------------------
-
-
-def test_poincare_embedding_gradient_is_finite_including_zero() -> None:
-    embed = PoincareEmbedding(learnable_curvature=True)
-    tokens = _tokens(width=32, norm=4.0)
-    tokens[0, 0, 0] = 0.0
-    tokens.requires_grad_(True)
-    points = embed(tokens)
-    P.dist0(points, embed.curvature).sum().backward()
-    assert tokens.grad is not None
-    assert torch.isfinite(tokens.grad).all()
-    isp_c = embed.ball.isp_c
-    assert isp_c.grad is not None
-    assert torch.isfinite(isp_c.grad).all()
-
-
-def test_poincare_embedding_matches_clipped_geoopt_expmap0() -> None:
-    tokens = _tokens(width=32, norm=4.0)
-    points = PoincareEmbedding(curvature=0.5, clip_r=1.0)(tokens)
-    clipped = tokens * (1.0 / tokens.norm(dim=-1, keepdim=True)).clamp(max=1.0)
-    expected = geoopt.PoincareBall(c=0.5).expmap0(clipped)
-    torch.testing.assert_close(points, expected, rtol=1e-5, atol=1e-6)
 
 
 # --- arguments ---------------------------------------------------------------------------------
@@ -316,13 +296,33 @@ def test_compiles_with_fullgraph(learnable: bool) -> None:
     torch.testing.assert_close(result.scores, masker(tokens).scores)
 
 
+def test_fixed_curvature_adds_nothing_to_the_hosts_state_dict() -> None:
+    # A host model's strict load of a checkpoint saved before the masker was added must work.
+    class Host(torch.nn.Module):
+        def __init__(self, masker: torch.nn.Module | None) -> None:
+            super().__init__()
+            self.encoder = torch.nn.Linear(4, 4)
+            self.masker = masker
+
+    masker = HyperbolicHierarchyMasker(curvature=0.6)
+    assert list(masker.parameters()) == []
+    assert masker.state_dict() == {}
+    assert masker.embedding is None
+    torch.testing.assert_close(masker.curvature, torch.tensor(0.6))
+    before = Host(None).state_dict()
+    host = Host(masker)
+    assert host.state_dict().keys() == before.keys()
+    host.load_state_dict(before, strict=True)
+    # The curvature is configuration: it follows the module's device, and no checkpoint sets it.
+    assert "fixed_curvature" in dict(masker.named_buffers())
+
+
 def test_learnable_curvature_is_a_parameter_and_state_dict_round_trips() -> None:
     masker = HyperbolicHierarchyMasker(curvature=0.6, learnable_curvature=True)
     parameters = dict(masker.named_parameters())
     assert list(parameters) == ["embedding.ball.isp_c"]
     assert parameters["embedding.ball.isp_c"].requires_grad
-    frozen = dict(HyperbolicHierarchyMasker().named_parameters())
-    assert not frozen["embedding.ball.isp_c"].requires_grad
+    assert list(masker.state_dict()) == ["embedding.ball.isp_c"]
     buffer = io.BytesIO()
     torch.save(masker.state_dict(), buffer)
     buffer.seek(0)
@@ -337,6 +337,8 @@ def test_importing_skelmask_does_not_import_geoopt() -> None:
         "import sys, skelmask, skelmask.maskers.hyperbolic\n"
         "assert 'geoopt' not in sys.modules, 'geoopt imported eagerly'\n"
         "skelmask.maskers.hyperbolic.HyperbolicHierarchyMasker()\n"
+        "assert 'geoopt' not in sys.modules, 'a fixed curvature needs no geoopt ball'\n"
+        "skelmask.maskers.hyperbolic.HyperbolicHierarchyMasker(learnable_curvature=True)\n"
         "assert 'geoopt' in sys.modules\n"
     )
     # -W error: building the masker must not leak geoopt's torch.jit.script deprecation warning.
@@ -392,13 +394,117 @@ def test_region_hook_hides_only_inside_the_region() -> None:
     """CrossMasker runs the spatial criterion over the odd time patches only (HA-CM)."""
     masker = HyperbolicHierarchyMasker()
     tokens = _tokens(time_patches=6)
-    region = torch.zeros(6, NTU_JOINTS, dtype=torch.bool)
-    region[1::2] = True
-    region = region.flatten()
-    decision = masker.decide(
-        tokens, coords=None, generator=None, region=region, num_hidden=60, region_size=75
-    )
+    odd = torch.zeros(6, NTU_JOINTS, dtype=torch.bool)
+    odd[1::2] = True
+    region = odd.flatten()
+    context = MaskContext(tokens, region=Region(mask=region, size=75, time_patches=(1, 3, 5)))
+    decision = masker.decide(context, 60)
     assert (decision.hidden.sum(dim=1) == 60).all()
     assert not decision.hidden[:, ~region].any()
     assert decision.probs is not None
     assert (decision.probs[:, ~region] == 0).all()
+
+
+# --- roots outside the grid (HA-CM's 18 token joints and 7 torso roots) -------------------------
+
+
+def test_root_tokens_equal_to_the_in_grid_roots_give_the_same_scores() -> None:
+    masker = HyperbolicHierarchyMasker(root_weight=5.0)
+    tokens = _tokens(norm=1.0)
+    roots = tokens[:, :, list(masker.root_joints)]
+    torch.testing.assert_close(
+        masker.hierarchy_scores(tokens, root_tokens=roots), masker.hierarchy_scores(tokens)
+    )
+    # Other root tokens move the root point, hence the root term.
+    moved = masker.hierarchy_scores(tokens, root_tokens=roots.flip(0))
+    assert not torch.allclose(moved, masker.hierarchy_scores(tokens))
+
+
+def test_root_tokens_outside_the_grid_set_the_root_point() -> None:
+    layout = get_layout("nturgb+d").select("hacm_tokens")
+    masker = HyperbolicHierarchyMasker(layout=layout, root_weight=2.0)
+    grid = _tokens(batch=2, time_patches=4, joints=18, norm=1.0)
+    torso = _tokens(batch=2, time_patches=4, joints=7, norm=1.0, seed=1)
+    without = HyperbolicHierarchyMasker(layout=layout, root_weight=0.0)
+    points, c = masker.to_ball(grid), masker.curvature
+    root = P.midpoint(masker.to_ball(torso), c)  # (B, Tp, D)
+    expected = without.hierarchy_scores(grid) + 2.0 * P.dist(points, root.unsqueeze(2), c)
+    torch.testing.assert_close(
+        masker.hierarchy_scores(grid, root_tokens=torso), expected, rtol=1e-5, atol=1e-4
+    )
+
+
+def test_hacm_shaped_call_masks_an_18_joint_grid_with_external_roots() -> None:
+    layout = get_layout("nturgb+d").select("hacm_tokens")
+    grid = _tokens(batch=2, time_patches=24, joints=18, width=32, norm=1.0)
+    torso = _tokens(batch=2, time_patches=24, joints=7, width=32, norm=1.0, seed=1)
+    spatial = HyperbolicHierarchyMasker(layout=layout)
+    assert spatial(grid, root_tokens=torso).num_keep == 432 - num_hidden_tokens(432, 0.9)
+    cross = CrossMasker.hacm(spatial)
+    generator = torch.Generator().manual_seed(0)
+    result = cross(grid, root_tokens=torso, generator=generator)
+    assert result.num_keep == 43
+    # The torso roots reach the odd-patch branch: other roots give other scores there.
+    other = cross(grid, root_tokens=torso.flip(0), generator=torch.Generator().manual_seed(0))
+    assert result.scores is not None
+    assert other.scores is not None
+    odd = result.scores.view(2, 24, 18)[:, 1::2]
+    assert not torch.allclose(odd, other.scores.view(2, 24, 18)[:, 1::2])
+    # Flat tokens (B, L, D) take their grid from the root tokens' (B, Tp, R, D).
+    flat = spatial(
+        flatten_grid(grid), root_tokens=torso, generator=torch.Generator().manual_seed(3)
+    )
+    assert flat.grid_size == (24, 18)
+    again = spatial(grid, root_tokens=torso, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(flat.mask, again.mask)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 4, 7), (2, 5, 7, 16), (3, 4, 7, 16), (2, 4, 0, 16), (2, 4, 7, 8)],
+)
+def test_root_tokens_that_do_not_fit_the_grid_are_a_clear_error(shape: tuple[int, ...]) -> None:
+    masker = HyperbolicHierarchyMasker(layout=get_layout("nturgb+d").select("hacm_tokens"))
+    with pytest.raises(ValueError, match=r"root_tokens must have shape \(B, Tp, R, D\) = \(2, 4"):
+        masker(torch.randn(2, 4, 18, 16) * 0.1, root_tokens=torch.zeros(shape))
+
+
+def test_root_tokens_to_a_masker_that_does_not_read_them_is_an_error() -> None:
+    from skelmask.maskers.random import RandomMasker
+
+    with pytest.raises(ValueError, match="RandomMasker does not read root_tokens="):
+        RandomMasker()(torch.randn(2, 4, 18, 16), root_tokens=torch.randn(2, 4, 7, 16))
+
+
+# --- token scale -------------------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("default")
+def test_warns_once_when_most_tokens_are_clipped() -> None:
+    large = _tokens(norm=8.0)  # every token longer than clip_r = 2.3
+    small = _tokens(norm=1.0)
+    masker = HyperbolicHierarchyMasker()
+    assert masker.clipped_share(large) == 1.0
+    assert masker.clipped_share(small) == 0.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        masker(large)
+        masker(large)
+    clipped = [w for w in caught if "clip_r" in str(w.message)]
+    assert len(clipped) == 1
+    assert clipped[0].category is UserWarning
+    assert "100% of the tokens are longer than clip_r=2.3" in str(clipped[0].message)
+    # The warning points at the caller's line, not at skelmask's internals.
+    assert clipped[0].filename == __file__
+    # Also from inside a CrossMasker, a few frames deeper.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        CrossMasker.hacm(HyperbolicHierarchyMasker())(large)
+    clipped = [w for w in caught if "clip_r" in str(w.message)]
+    assert len(clipped) == 1
+    assert clipped[0].filename == __file__
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        HyperbolicHierarchyMasker()(small)
+        HyperbolicHierarchyMasker(clip_r=None)(large)
+    assert not [w for w in caught if "clip_r" in str(w.message)]

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from skelmask.layouts import get_layout
+from skelmask.maskers.base import MaskContext
 from skelmask.maskers.motion import MotionAwareMasker
-from skelmask.tokens import patchify
+from skelmask.tokens import flatten_grid, patchify
 
 
 def reference_motion_scores(coords: torch.Tensor, t_patch: int) -> torch.Tensor:
@@ -27,7 +28,7 @@ def reference_motion_scores(coords: torch.Tensor, t_patch: int) -> torch.Tensor:
 def test_scores_match_a_hand_written_reference() -> None:
     coords = torch.randn(2, 12, 5, 3)
     masker = MotionAwareMasker(0.5, t_patch=3)
-    scores = masker.score(torch.zeros(2, 4, 5, 1), coords=coords)
+    scores = masker.score(MaskContext(torch.zeros(2, 4, 5, 1), coords=coords))
     assert torch.allclose(scores, reference_motion_scores(coords, 3), atol=1e-6)
 
 
@@ -77,7 +78,7 @@ def test_motionless_sample_is_masked_uniformly_without_nan() -> None:
 def test_joint_patches_group_joints() -> None:
     coords = torch.randn(2, 8, 6, 3)
     masker = MotionAwareMasker(0.5, t_patch=2, v_patch=3)
-    scores = masker.score(torch.zeros(2, 4, 2, 1), coords=coords)
+    scores = masker.score(MaskContext(torch.zeros(2, 4, 2, 1), coords=coords))
     patches = patchify(coords, 2, 3)
     expected = (patches[:, 1:] - patches[:, :-1]).abs().mean(-1)
     assert torch.allclose(scores[:, 1:], expected)
@@ -94,17 +95,95 @@ def test_scores_carry_no_gradient() -> None:
 @pytest.mark.parametrize(
     ("coords", "message"),
     [
-        (None, "coords is required"),
-        (torch.zeros(2, 120, 25), r"coords must have shape \(B, T, V, C\), got 3 dimensions"),
-        (torch.zeros(2, 100, 25, 3), r"\(2, 120, 25, C≥1\).*got \(2, 100, 25, 3\)"),
-        (torch.zeros(2, 120, 18, 3), r"got \(2, 120, 18, 3\)"),
-        (torch.zeros(3, 120, 25, 3), r"got \(3, 120, 25, 3\)"),
+        (None, r"MotionAwareMasker needs coords=: raw \(B, T, V, C\) = \(2, 120, 25, C\)"),
+        (torch.zeros(2, 120, 25), r"flat patchified coordinates \(B, L, P\), but L = 120"),
+        (torch.zeros(2, 100, 25, 3), r"\(2, 120, 25, C\).*got shape \(2, 100, 25, 3\)"),
+        (torch.zeros(2, 120, 18, 3), r"got shape \(2, 120, 18, 3\)"),
+        (torch.zeros(3, 120, 25, 3), r"got shape \(3, 120, 25, 3\)"),
+        (torch.zeros(2, 30, 24, 12), r"\(2, 30, 25, P\).*got shape \(2, 30, 24, 12\)"),
+        (torch.zeros(2, 120, 25, 0), r"got shape \(2, 120, 25, 0\)"),
+        (torch.zeros(2, 3, 30, 25, 3), r"got shape \(2, 3, 30, 25, 3\)"),
     ],
 )
 def test_wrong_coordinates_are_clear_errors(coords: torch.Tensor | None, message: str) -> None:
     masker = MotionAwareMasker(0.9, t_patch=4)
     with pytest.raises(ValueError, match=message):
         masker(torch.zeros(2, 30, 25, 8), coords=coords)
+
+
+def test_patchified_coordinates_give_the_same_scores_as_raw_ones() -> None:
+    # MAMP passes its patchified x_orig (B, Tp, Vp, t_patch·C), or flat (B, L, t_patch·C).
+    raw = torch.randn(3, 40, 6, 3)
+    masker = MotionAwareMasker(0.7, t_patch=4, v_patch=2)
+    tokens = torch.zeros(3, 10, 3, 8)
+    patchified = patchify(raw, 4, 2)  # (3, 10, 3, 24)
+    by_raw = masker(tokens, coords=raw, generator=torch.Generator().manual_seed(0))
+    for coords in (patchified, flatten_grid(patchified)):
+        result = masker(tokens, coords=coords, generator=torch.Generator().manual_seed(0))
+        assert result.scores is not None
+        assert by_raw.scores is not None
+        assert torch.equal(result.scores, by_raw.scores)
+        assert torch.equal(result.mask, by_raw.mask)
+
+
+def test_flat_tokens_take_their_grid_from_raw_or_patchified_coordinates() -> None:
+    raw = torch.randn(2, 120, 25, 3)
+    patchified = patchify(raw, 4)
+    tokens = torch.randn(2, 30, 25, 16)
+    expected = MotionAwareMasker(t_patch=4)(tokens, coords=raw).scores
+    assert expected is not None
+    for coords in (raw, patchified):
+        result = MotionAwareMasker(t_patch=4)(flatten_grid(tokens), coords=coords)
+        assert result.grid_size == (30, 25)
+        assert result.scores is not None
+        assert torch.equal(result.scores, expected)
+    # Flat coordinates show no grid: the caller names it.
+    with pytest.raises(ValueError, match="need grid_size"):
+        MotionAwareMasker(t_patch=4)(flatten_grid(tokens), coords=flatten_grid(patchified))
+    named = MotionAwareMasker(t_patch=4)(
+        flatten_grid(tokens), coords=flatten_grid(patchified), grid_size=(30, 25)
+    )
+    assert named.scores is not None
+    assert torch.equal(named.scores, expected)
+
+
+def test_mamps_call_with_per_call_ratio_and_temperature() -> None:
+    # motion_aware_random_masking(x, x_orig, mask_ratio, tau) in MAMP's shapes.
+    x, x_orig = torch.randn(2, 750, 32), torch.randn(2, 30, 25, 12)
+    masker = MotionAwareMasker(0.5, t_patch=4)
+    result = masker(x, coords=x_orig, mask_ratio=0.9, temperature=0.75)
+    x_masked, mask, ids_restore, ids_keep = result.apply(x)
+    assert x_masked.shape == (2, 75, 32)
+    assert mask.sum(dim=1).tolist() == [675.0, 675.0]
+    assert ids_restore.shape == (2, 750)
+    assert ids_keep.shape == (2, 75)
+    # The call's temperature is the one used: logits are scores / (0.75 · max score), so the
+    # largest probability ratio is exp((max - min) / (0.75 · max)). float32 logits of size ≤ 1.4
+    # carry ~1e-7 absolute error, so the ratio holds to well within rtol 1e-5.
+    assert result.probs is not None
+    assert result.scores is not None
+    ratio = result.probs.amax(dim=1) / result.probs.amin(dim=1)
+    top, bottom = result.scores.double().amax(dim=1), result.scores.double().amin(dim=1)
+    expected = torch.exp((top - bottom) / (0.75 * top)).float()
+    torch.testing.assert_close(ratio, expected, rtol=1e-5, atol=0.0)
+    assert (masker.mask_ratio, masker.temperature) == (0.5, 0.8)
+
+
+def test_attributes_are_checked_when_set() -> None:
+    masker = MotionAwareMasker(0.5, t_patch=4)
+    for name, value, message in [
+        ("t_patch", 0, "t_patch must be a positive integer"),
+        ("v_patch", 2.0, "v_patch must be a positive integer"),
+        ("temperature", -1.0, "temperature must be a finite number > 0"),
+        ("direction", "up", "direction must be one of"),
+        ("mask_ratio", 1.5, r"mask_ratio must be in the open interval \(0, 1\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            setattr(masker, name, value)
+    assert (masker.t_patch, masker.v_patch, masker.temperature) == (4, 1, 0.8)
+    assert (masker.direction, masker.mask_ratio) == ("hide_high", 0.5)
+    masker.t_patch = 2
+    assert masker(torch.zeros(1, 5, 3, 1), coords=torch.randn(1, 10, 3, 2)).grid_size == (5, 3)
 
 
 def test_nan_coordinates_are_a_clear_error() -> None:

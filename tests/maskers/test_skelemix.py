@@ -31,7 +31,7 @@ def test_pastes_exactly_the_region_from_the_donor(
     layout = get_layout(layout_name)
     frames = feature_frames * stride
     x = _batch(batch, frames, layout.num_joints)
-    mix = SkeleMix(layout, temporal_stride=stride, per_sample=per_sample)
+    mix = SkeleMix(layout, t_patch=stride, per_sample=per_sample)
     result = mix(x, generator=torch.Generator().manual_seed(seed))
 
     assert result.mixed.shape == x.shape
@@ -63,7 +63,7 @@ def test_pastes_exactly_the_region_from_the_donor(
 
 
 def test_segment_length_follows_the_ratio() -> None:
-    mix = SkeleMix(get_layout("nturgb+d"), temporal_stride=4)
+    mix = SkeleMix(get_layout("nturgb+d"), t_patch=4)
     lengths = set()
     generator = torch.Generator().manual_seed(0)
     for _ in range(200):
@@ -75,7 +75,7 @@ def test_segment_length_follows_the_ratio() -> None:
 
 
 def test_every_donor_shift_occurs_for_small_batches() -> None:
-    mix = SkeleMix(get_layout("coco"), temporal_stride=1)
+    mix = SkeleMix(get_layout("coco"), t_patch=1)
     generator = torch.Generator().manual_seed(1)
     shifts = {
         int(mix(torch.zeros(3, 2, 4, 17, 1), generator=generator).donor[0]) for _ in range(50)
@@ -105,10 +105,10 @@ def test_per_sample_regions_differ() -> None:
 
 
 def test_input_errors() -> None:
-    mix = SkeleMix(get_layout("nturgb+d"), temporal_stride=4)
+    mix = SkeleMix(get_layout("nturgb+d"), t_patch=4)
     with pytest.raises(ValueError, match="N >= 2"):
         mix(torch.zeros(1, 3, 8, 25, 1))
-    with pytest.raises(ValueError, match="multiple of temporal_stride"):
+    with pytest.raises(ValueError, match="multiple of t_patch = 4"):
         mix(torch.zeros(2, 3, 10, 25, 1))
     with pytest.raises(ValueError, match="V = 20 joints"):
         mix(torch.zeros(2, 3, 8, 20, 1))
@@ -124,8 +124,8 @@ def test_constructor_errors() -> None:
         SkeleMix(layout, num_parts=(2, 6))
     with pytest.raises(ValueError, match="segment_ratio"):
         SkeleMix(layout, segment_ratio=(0.5, 0.2))
-    with pytest.raises(ValueError, match="temporal_stride"):
-        SkeleMix(layout, temporal_stride=0)
+    with pytest.raises(ValueError, match="t_patch must be a positive integer"):
+        SkeleMix(layout, t_patch=0)
     with pytest.raises(ValueError, match="no body_parts"):
         SkeleMix(SkeletonLayout.from_parents([-1, 0]))
 

@@ -103,7 +103,7 @@ def test_forward_returns_a_scalar_loss_and_per_joint_predictions() -> None:
     assert out.pred.shape == (4, 5 * 25, 3)
     assert out.mask.shape == (4, 125)
     assert isinstance(model.masker, BodyPartMasker)
-    assert model.masker.granularity == "frame"
+    assert model.masker.draw_per == "time_patch"
     assert (out.mask.sum(dim=1) == model.masker.num_hidden((5, 25))).all()
 
 

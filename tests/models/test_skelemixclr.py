@@ -134,7 +134,7 @@ def test_errors() -> None:
     model = _model()
     with pytest.raises(ValueError, match="N >= 2"):
         model(torch.randn(1, 3, 8, 20, 1))
-    with pytest.raises(ValueError, match="multiple of temporal_stride = 4"):
+    with pytest.raises(ValueError, match="multiple of t_patch = 4"):
         model(torch.randn(2, 3, 6, 20, 1))
     with pytest.raises(ValueError, match=r"\(N, C, T, V, M\)"):
         model(torch.randn(2, 3, 8, 20))
