@@ -8,7 +8,12 @@ with ``forward_features(x) -> (N, D)``. Everything runs single-process on CPU or
 
 from __future__ import annotations
 
-from skelmask.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from skelmask.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from skelmask.training.config import FinetuneConfig, PretrainConfig, ProbeConfig
 from skelmask.training.dist import DistributedContext, cleanup_distributed, setup_distributed
 from skelmask.training.engine import (
@@ -42,6 +47,7 @@ __all__ = [
     "labelled_subset",
     "linear_probe",
     "load_checkpoint",
+    "load_weights",
     "param_groups",
     "pretrain",
     "progress",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -33,7 +33,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from skelmask.training.checkpoint import load_checkpoint, save_checkpoint
+from skelmask.training.checkpoint import load_weights, save_checkpoint
 from skelmask.training.config import FinetuneConfig, PretrainConfig, ProbeConfig
 from skelmask.training.dist import DistributedContext
 from skelmask.training.logging import MetricLogger, progress
@@ -277,10 +277,10 @@ def _resume(
     optimizer: Optimizer,
     scheduler: WarmupCosineScheduler,
     context: DistributedContext,
+    model_config: Mapping[str, Any] | None,
 ) -> tuple[int, list[dict[str, float]]]:
     """Loads a ``pretrain`` checkpoint; returns the next epoch and the history so far."""
-    state = load_checkpoint(path, required=_RESUME_KEYS)
-    model.load_state_dict(state["model"])
+    state = load_weights(model, path, model_config=model_config, required=_RESUME_KEYS)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     rng = state["rng"]
@@ -306,6 +306,7 @@ def pretrain(
     output_dir: Path | None = None,
     resume: Path | None = None,
     logger: MetricLogger | None = None,
+    model_config: Mapping[str, Any] | None = None,
 ) -> list[dict[str, float]]:
     """Masked-autoencoder pre-training with AdamW and a per-iteration warm-up + cosine schedule.
 
@@ -315,8 +316,11 @@ def pretrain(
     clipping, DDP under ``torchrun``. After every epoch rank 0 writes
     ``output_dir/checkpoint-last.pt`` (atomically) with ``model`` (unwrapped state dict),
     ``optimizer``, ``scheduler``, ``scaler`` (``None``: bf16 needs none), ``epoch``, ``rng`` (one
-    state per rank), ``config`` (plain dict) and ``history``; it loads with
+    state per rank), ``config`` (plain dict), ``model_config`` and ``history``; it loads with
     ``torch.load(weights_only=True)``. Resuming from it continues exactly as if never stopped.
+    Before resuming, the checkpoint's zip CRCs, its ``model_config`` (against the one given)
+    and the names and shapes of its weights are checked, so a damaged file or one written for
+    another model is a ``CheckpointError`` naming the file and each mismatch.
 
     Args:
         model: ``model(x)`` on a batch ``x`` of shape ``(B, ...)`` (``(B, C, T, V, M)`` for
@@ -327,13 +331,16 @@ def pretrain(
         output_dir: Folder for the checkpoint; ``None`` writes none.
         resume: Checkpoint to continue from (its epoch + 1 onwards, up to ``config.epochs``).
         logger: Receives one record per epoch (rank 0 only).
+        model_config: How ``model`` was built (plain numbers, strings, lists), stored in the
+            checkpoint and compared with the checkpoint's on resume; ``None`` skips both.
 
     Returns:
         One record per epoch since the start of the run (including resumed ones): ``epoch``,
         ``loss`` (mean over steps and ranks) and ``lr`` (at the end of the epoch).
 
     Raises:
-        CheckpointError: If ``resume`` cannot be loaded.
+        CheckpointError: If ``resume`` cannot be loaded, is damaged, or was written for a model
+            of another configuration or shape.
         FloatingPointError: If the loss becomes NaN or infinite.
         ValueError: If the dataset is too small for one batch per rank.
 
@@ -378,7 +385,7 @@ def pretrain(
     start = 0
     history: list[dict[str, float]] = []
     if resume is not None:
-        start, history = _resume(resume, model, optimizer, scheduler, context)
+        start, history = _resume(resume, model, optimizer, scheduler, context, model_config)
     train_model = _wrap(model, context, compile=config.compile)
     parameters = [p for p in model.parameters() if p.requires_grad]
     for epoch in range(start, config.epochs):
@@ -415,6 +422,7 @@ def pretrain(
                         "epoch": epoch,
                         "rng": rng,
                         "config": config.to_dict(),
+                        "model_config": None if model_config is None else dict(model_config),
                         "history": history,
                     },
                 )

@@ -48,10 +48,10 @@ class ToyOutput:
 class ToyMAE(nn.Module):
     """Reconstructs x (B, 8) from a masked copy; the random mask draws from the global RNG."""
 
-    def __init__(self, random_mask: bool = True) -> None:
+    def __init__(self, random_mask: bool = True, hidden: int = 16) -> None:
         super().__init__()
         self.random_mask = random_mask
-        self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 8))
+        self.net = nn.Sequential(nn.Linear(8, hidden), nn.Tanh(), nn.Linear(hidden, 8))
         self.register_buffer("fixed_keep", torch.arange(8) % 3 != 0)
 
     def forward(self, x: Tensor) -> ToyOutput:
@@ -143,6 +143,7 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         "epoch",
         "rng",
         "config",
+        "model_config",
         "history",
     }
     assert checkpoint["config"] == config.to_dict()
@@ -165,6 +166,30 @@ def test_resume_from_a_bad_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="lacks the keys") as info:
         pretrain(_model(), _subspace_data(), PretrainConfig(epochs=1), context=CPU, resume=bad)
     assert str(bad) in str(info.value)
+
+
+def test_resume_into_another_model_names_the_checkpoint_and_the_mismatch(tmp_path: Path) -> None:
+    data = _subspace_data()
+    config = PretrainConfig(epochs=1, batch_size=8, warmup_epochs=0)
+    pretrain(_model(), data, config, context=CPU, output_dir=tmp_path, model_config={"hidden": 16})
+    checkpoint = tmp_path / CHECKPOINT_NAME
+    assert torch.load(checkpoint, weights_only=True)["model_config"] == {"hidden": 16}
+    longer = PretrainConfig(epochs=2, batch_size=8, warmup_epochs=0)
+    with pytest.raises(CheckpointError, match="hidden: checkpoint 16, this run 32") as info:
+        pretrain(
+            ToyMAE(hidden=32),
+            data,
+            longer,
+            context=CPU,
+            resume=checkpoint,
+            model_config={"hidden": 32},
+        )
+    assert str(checkpoint) in str(info.value)
+    # Without configurations to compare, the weights' shapes are named instead of a RuntimeError.
+    with pytest.raises(
+        CheckpointError, match=r"net\.0\.weight: checkpoint \(16, 8\), model \(32, 8\)"
+    ):
+        pretrain(ToyMAE(hidden=32), data, longer, context=CPU, resume=checkpoint)
 
 
 def test_pretrain_rejects_a_dataset_without_a_full_batch() -> None:
