@@ -336,6 +336,54 @@ def test_finetune_with_layer_decay_and_a_labelled_subset(
     assert len(result.history) == 6
 
 
+def test_probe_and_finetune_stop_on_a_non_finite_loss_naming_the_stage() -> None:
+    torch.manual_seed(0)
+    nan_data = TensorDataset(torch.full((16, 2), float("nan")), torch.arange(16) % 3)
+    with pytest.raises(FloatingPointError, match="linear_probe loss is nan at epoch 0"):
+        linear_probe(
+            ToyEncoder(),
+            nan_data,
+            _blobs(2, seed=0),
+            3,
+            ProbeConfig(epochs=1, batch_size=8),
+            context=CPU,
+        )
+    config = FinetuneConfig(epochs=1, batch_size=8, warmup_epochs=0, layer_decay=None)
+    with pytest.raises(FloatingPointError, match="finetune loss is nan at epoch 0"):
+        finetune(ToyClassifier(3), nan_data, _blobs(2, seed=0), config, context=CPU)
+
+
+def test_a_probe_of_one_class_is_refused() -> None:
+    data = _blobs(4, seed=0)
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        linear_probe(ToyEncoder(), data, data, 1, ProbeConfig(epochs=1, batch_size=4), context=CPU)
+
+
+def test_every_stage_reports_plain_lines_when_stderr_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    torch.manual_seed(0)
+    pretrain(_model(), _subspace_data(), PretrainConfig(epochs=2, batch_size=8), context=CPU)
+    linear_probe(
+        ToyEncoder(),
+        _blobs(8, seed=1),
+        _blobs(2, seed=2),
+        3,
+        ProbeConfig(epochs=1, batch_size=8),
+        context=CPU,
+    )
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    # One line per loop: 32 samples / batch 8 = 4 steps; 24 / 8 = 3; the test split in one batch.
+    assert [line.split(" done in ")[0] for line in lines] == [
+        "pretrain 0: 4/4",
+        "pretrain 1: 4/4",
+        "linear_probe 0: 3/3",
+        "test: 1/1",
+    ]
+
+
 # --- semi-supervised subset ------------------------------------------------------------------
 
 
