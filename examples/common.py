@@ -3,19 +3,30 @@
 ``train_hacm.py``, ``train_skelemixclr.py`` and ``train_skeletonmae.py`` each define their model
 and their defaults; everything else goes through this module, so that the three methods read the
 same data, train with the same engine and are evaluated by the same probe.
+
+Every option is checked before any work starts: numbers by their argparse types, the stages,
+the data source and the output folder by ``parse``, the ``--resume`` checkpoint (readable,
+undamaged, written for the same model options) by ``parse`` too, and what depends on the data
+(batch sizes against the number of samples, classes, the window) by ``start``. An output folder
+that holds a run is never written into without ``--overwrite`` (or ``--resume`` of its own
+checkpoint), and without ``--output-dir`` every run gets a new folder named after its method.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from skelmask.data import (
@@ -25,7 +36,10 @@ from skelmask.data import (
     load_prepared,
     synthetic_splits,
 )
+from skelmask.layouts import list_layouts
 from skelmask.training import (
+    CHECKPOINT_NAME,
+    CheckpointError,
     DistributedContext,
     MetricLogger,
     PretrainConfig,
@@ -33,7 +47,10 @@ from skelmask.training import (
     cleanup_distributed,
     extract_features,
     knn_accuracy,
+    labelled_subset,
     linear_probe,
+    load_checkpoint,
+    load_weights,
     pretrain,
     seed_everything,
     setup_distributed,
@@ -41,12 +58,27 @@ from skelmask.training import (
 
 DATA_SOURCES = ("synthetic", "msr-action3d", "prepared")
 
+RUN_FILES = (CHECKPOINT_NAME, "metrics.jsonl", "summary.json")
+"""What a run writes into its folder: a folder holding one of them is taken by a run."""
+
+RUNS_ROOT = Path("runs")
+"""Parent of the folders made for runs without ``--output-dir``."""
+
+# Stages that evaluate the pretrained encoder, so they need pretraining or a checkpoint.
+_TRAINED_STAGES = ("probe", "knn", "finetune")
+
+_M = TypeVar("_M", bound=nn.Module)
+
 
 @dataclass(frozen=True)
 class Defaults:
-    """An example's defaults: each gives a few-minute CPU run on the built-in data."""
+    """An example's defaults: each gives a few-minute CPU run on the built-in data.
 
-    output_dir: str
+    ``method`` names the run (its default folder is ``runs/<method>-<date>-<time>``) and is
+    stored with the model options in checkpoints; ``train_hacm.py`` replaces it by ``--preset``.
+    """
+
+    method: str
     window: int = 32
     epochs: int = 20
     batch_size: int = 32
@@ -58,6 +90,55 @@ class Defaults:
     probe_batch_size: int = 128
 
 
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer ``>= minimum``."""
+
+    def parse_int(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return value
+
+    return parse_int
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number ``> 0``."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """An argparse type: a finite number ``>= 0``."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in ``(0, 1]``."""
+    value = _finite(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
 def build_parser(
     description: str, stages: Sequence[str], defaults: Defaults
 ) -> argparse.ArgumentParser:
@@ -65,6 +146,7 @@ def build_parser(
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.set_defaults(method=defaults.method)
     parser.add_argument(
         "--stages",
         default="pretrain,probe,knn",
@@ -78,49 +160,171 @@ def build_parser(
         "--train-file", type=Path, help="training split written by `skelmask prepare` (prepared)"
     )
     data.add_argument("--test-file", type=Path, help="test split written by `skelmask prepare`")
-    data.add_argument("--layout", default="nturgb+d", help="layout of the synthetic data")
-    data.add_argument("--train-samples", type=int, default=600, help="synthetic training clips")
-    data.add_argument("--test-samples", type=int, default=200, help="synthetic test clips")
     data.add_argument(
-        "--window", type=int, default=defaults.window, help="frames per clip fed to the model"
+        "--layout", choices=list_layouts(), default="nturgb+d", help="layout of the synthetic data"
+    )
+    data.add_argument(
+        "--train-samples", type=at_least(1), default=600, help="synthetic training clips"
+    )
+    data.add_argument("--test-samples", type=at_least(1), default=200, help="synthetic test clips")
+    data.add_argument(
+        "--window",
+        type=at_least(1),
+        default=defaults.window,
+        help="frames per clip fed to the model",
     )
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=int, default=defaults.epochs, help="pretraining epochs")
-    train.add_argument("--batch-size", type=int, default=defaults.batch_size, help="per process")
-    train.add_argument("--lr", type=float, default=defaults.lr)
-    train.add_argument("--min-lr", type=float, default=defaults.min_lr)
-    train.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    train.add_argument("--warmup-epochs", type=int, default=defaults.warmup_epochs)
-    train.add_argument("--probe-epochs", type=int, default=defaults.probe_epochs)
-    train.add_argument("--probe-lr", type=float, default=0.1)
-    train.add_argument("--probe-batch-size", type=int, default=defaults.probe_batch_size)
-    train.add_argument("--grad-clip", type=float)
+    train.add_argument(
+        "--epochs", type=at_least(1), default=defaults.epochs, help="pretraining epochs"
+    )
+    train.add_argument(
+        "--batch-size", type=at_least(1), default=defaults.batch_size, help="per process"
+    )
+    train.add_argument("--lr", type=positive, default=defaults.lr)
+    train.add_argument("--min-lr", type=non_negative, default=defaults.min_lr)
+    train.add_argument("--weight-decay", type=non_negative, default=defaults.weight_decay)
+    train.add_argument("--warmup-epochs", type=at_least(0), default=defaults.warmup_epochs)
+    train.add_argument("--probe-epochs", type=at_least(1), default=defaults.probe_epochs)
+    train.add_argument("--probe-lr", type=positive, default=0.1)
+    train.add_argument(
+        "--probe-batch-size",
+        type=at_least(2),
+        default=defaults.probe_batch_size,
+        help="per process; at least 2 (the probe head's BatchNorm needs two samples)",
+    )
+    train.add_argument("--grad-clip", type=positive)
     train.add_argument("--no-amp", action="store_true", help="disable bf16 autocast on CUDA")
     train.add_argument("--compile", action="store_true", help="torch.compile the model")
-    train.add_argument("--workers", type=int, default=0, help="DataLoader workers")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--workers", type=at_least(0), default=0, help="DataLoader workers")
+    train.add_argument("--seed", type=at_least(0), default=0)
     run = parser.add_argument_group("run")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    run.add_argument("--output-dir", type=Path, default=Path(defaults.output_dir))
-    run.add_argument("--resume", type=Path, help="pretraining checkpoint to continue from")
+    run.add_argument(
+        "--output-dir",
+        type=Path,
+        help="folder of this run (default: a new runs/<method>-<date>-<time>, or the "
+        "--resume checkpoint's folder when pretraining resumes); a folder holding a run is "
+        "refused unless --overwrite",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace the run in --output-dir (its {', '.join(RUN_FILES)}; nothing else)",
+    )
+    run.add_argument(
+        "--resume",
+        type=Path,
+        help="checkpoint to continue pretraining from; without the pretrain stage, the "
+        "checkpoint whose encoder the other stages evaluate",
+    )
     return parser
 
 
 def parse(
-    parser: argparse.ArgumentParser, argv: list[str] | None, stages: Sequence[str]
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    stages: Sequence[str],
+    model_options: Sequence[str],
 ) -> argparse.Namespace:
-    """Parses ``argv`` and checks the options of ``build_parser``; ``stages`` becomes a list."""
+    """Parses ``argv`` and checks every option of ``build_parser`` before any work.
+
+    ``stages`` becomes a list and ``model_config`` holds ``method`` and the ``model_options``
+    (argument names): what checkpoints store and ``--resume`` must match.
+    """
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(chosen) - set(stages))
     if unknown:
         parser.error(f"--stages: unknown stage(s) {unknown}; choose from {list(stages)}")
+    if not chosen:
+        parser.error(f"--stages: choose at least one of {list(stages)}")
     args.stages = chosen
     if args.data == "msr-action3d" and args.data_root is None:
         parser.error("--data msr-action3d needs --data-root (the folder holding index.csv)")
     if args.data == "prepared" and (args.train_file is None or args.test_file is None):
         parser.error("--data prepared needs --train-file and --test-file (from skelmask prepare)")
+    for option, path in (("--train-file", args.train_file), ("--test-file", args.test_file)):
+        if args.data == "prepared" and not path.is_file():
+            parser.error(f"{option} {path}: no such file")
+    if args.data == "msr-action3d" and not args.data_root.is_dir():
+        parser.error(f"--data-root {args.data_root}: no such folder")
+    args.model_config = {
+        "method": args.method,
+        **{name: _plain(getattr(args, name)) for name in model_options},
+    }
+    _check_resume(parser, args)
+    _check_output_dir(parser, args)
     return args
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, so the value compares equal after a checkpoint round trip."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    trained = [stage for stage in args.stages if stage in _TRAINED_STAGES]
+    if args.resume is None:
+        if trained and "pretrain" not in args.stages:
+            parser.error(
+                f"--stages {','.join(args.stages)} evaluates the pretrained encoder but has no "
+                "pretrain stage: add pretrain, or give --resume CHECKPOINT (the 'baseline' stage "
+                "evaluates a random initialisation)"
+            )
+        return
+    if "pretrain" not in args.stages and not trained:
+        parser.error(
+            f"--resume is used by the pretrain, probe, knn and finetune stages; --stages is "
+            f"{','.join(args.stages)}"
+        )
+    if not args.resume.is_file():
+        parser.error(f"--resume {args.resume}: no such file")
+    try:
+        # Reads the whole file (CRCs verified) and compares the stored model options.
+        state = load_checkpoint(args.resume, required=("model", "epoch"))
+    except CheckpointError as error:
+        parser.error(f"--resume: {error}")
+    saved = state.get("model_config")
+    if saved is not None and saved != args.model_config:
+        differences = [
+            f"{_flag(key)} {saved.get(key)!r} (this run: {args.model_config.get(key)!r})"
+            for key in sorted(set(saved) | set(args.model_config))
+            if saved.get(key) != args.model_config.get(key)
+        ]
+        parser.error(
+            f"--resume {args.resume} was written with other model options: "
+            + ", ".join(differences)
+        )
+
+
+def _flag(key: str) -> str:
+    return "--preset" if key == "method" else "--" + key.replace("_", "-")
+
+
+def _check_output_dir(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuses a folder holding a run, unless ``--overwrite`` or resuming its own checkpoint."""
+    resuming = args.resume is not None and "pretrain" in args.stages
+    if args.output_dir is None and resuming:
+        args.output_dir = args.resume.parent
+    if args.output_dir is None:
+        return  # start() makes a new folder
+    folder = args.output_dir
+    if folder.exists() and not folder.is_dir():
+        parser.error(f"--output-dir {folder} exists and is not a folder")
+    taken = [name for name in RUN_FILES if (folder / name).exists()]
+    if args.overwrite:
+        if args.resume is not None and any(
+            args.resume.resolve() == (folder / name).resolve() for name in taken
+        ):
+            parser.error(f"--overwrite would delete the --resume checkpoint {args.resume}")
+        return
+    continues = resuming and args.resume.resolve() == (folder / CHECKPOINT_NAME).resolve()
+    if taken and not continues:
+        parser.error(
+            f"--output-dir {folder} already holds a run ({', '.join(taken)}): pass "
+            "--overwrite to replace it, --resume its checkpoint-last.pt to continue it, or "
+            "choose another folder"
+        )
 
 
 def load_data(args: argparse.Namespace) -> tuple[SkeletonArrays, SkeletonArrays, list[str]]:
@@ -175,10 +379,10 @@ def launch(
         cleanup_distributed()
 
 
-def start(args: argparse.Namespace, context: DistributedContext, method: str) -> Run:
-    """Seeds, opens the metrics log, loads the data and starts the summary."""
+def start(args: argparse.Namespace, context: DistributedContext) -> Run:
+    """Prepares the output folder, seeds, opens the metrics log, loads and checks the data."""
+    args.output_dir = _output_folder(args, context)
     seed_everything(args.seed, context.rank)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     logger = MetricLogger(args.output_dir / "metrics.jsonl", enabled=context.is_main)
     train_arrays, test_arrays, problems = load_data(args)
     for problem in problems:
@@ -186,7 +390,7 @@ def start(args: argparse.Namespace, context: DistributedContext, method: str) ->
     # Augmentations draw from the global RNG, which checkpoints save and restore (exact resume).
     train_set = SkeletonDataset(train_arrays, window=args.window, train=True)
     summary: dict[str, Any] = {
-        "method": method,
+        "method": args.method,
         "data": args.data,
         "layout": train_arrays.layout,
         "train_samples": len(train_set),
@@ -196,8 +400,9 @@ def start(args: argparse.Namespace, context: DistributedContext, method: str) ->
         "device": str(context.device),
         "world_size": context.world_size,
         "skipped_files": len(problems),
+        "output_dir": str(args.output_dir),
     }
-    return Run(
+    run = Run(
         args=args,
         context=context,
         logger=logger,
@@ -207,13 +412,147 @@ def start(args: argparse.Namespace, context: DistributedContext, method: str) ->
         test_set=SkeletonDataset(test_arrays, window=args.window, train=False),
         summary=summary,
     )
+    _check_data(run, test_arrays)
+    return run
+
+
+def _output_folder(args: argparse.Namespace, context: DistributedContext) -> Path:
+    """Rank 0 makes (or clears, with ``--overwrite``) the folder; every rank gets its path."""
+    folder: Path | None = None
+    if context.is_main:
+        if args.output_dir is None:
+            folder = _new_run_folder(args.method)
+        else:
+            folder = args.output_dir
+            folder.mkdir(parents=True, exist_ok=True)
+            if args.overwrite:
+                for name in RUN_FILES:
+                    (folder / name).unlink(missing_ok=True)
+        print(f"writing to {folder}", file=sys.stderr)
+    if context.world_size > 1:
+        shared: list[Path | None] = [folder]
+        dist.broadcast_object_list(shared, src=0)
+        folder = shared[0]
+    assert folder is not None  # set by rank 0 and broadcast to the others
+    return folder
+
+
+def _new_run_folder(method: str) -> Path:
+    """``runs/<method>-<date>-<time>``, made exclusively (``-2``, ``-3``, ... when taken)."""
+    stem = f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    RUNS_ROOT.mkdir(parents=True, exist_ok=True)
+    for attempt in range(1, 1000):
+        folder = RUNS_ROOT / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise SystemExit(f"error: no free run folder named {RUNS_ROOT / stem}-N; pass --output-dir")
+
+
+def _check_data(run: Run, test_arrays: SkeletonArrays) -> None:
+    """Refuses data that cannot give a meaningful result; warns about a suspicious window.
+
+    Runs once, vectorised, before any training, so that a bad dataset costs no pretraining.
+    """
+    args, context, train = run.args, run.context, run.train_arrays
+    classes = np.unique(train.labels)
+    if len(classes) < 2 and any(stage != "pretrain" for stage in args.stages):
+        raise SystemExit(
+            f"error: the training split holds a single class ({classes.tolist()}): every "
+            "classifier is trivially 100% accurate on it; use data with at least two classes"
+        )
+    if _constant(train.data):
+        raise SystemExit(
+            f"error: every coordinate of the training split equals {train.data.flat[0]}: there "
+            "is nothing to learn (was the data prepared from empty or zeroed files?)"
+        )
+    test_classes = np.unique(test_arrays.labels)
+    if len(test_classes) < 2:
+        _warn(run, f"the test split holds a single class ({test_classes.tolist()})")
+    longest = int(train.lengths.max())
+    if args.window > longest:
+        _warn(
+            run,
+            f"--window {args.window} is longer than every training sequence (longest: "
+            f"{longest} frames): each clip is stretched by interpolation",
+        )
+    per_step = context.world_size
+    needs = [("--batch-size", args.batch_size, "pretrain" in args.stages)]
+    probing = any(stage in args.stages for stage in ("probe", "baseline"))
+    needs.append(("--probe-batch-size", args.probe_batch_size, probing))
+    for option, batch, used in needs:
+        if used and len(train) < batch * per_step:
+            raise SystemExit(
+                f"error: {option} {batch} on {per_step} process(es) needs at least "
+                f"{batch * per_step} training samples for one full batch, got {len(train)}"
+            )
+    ratio = getattr(args, "labelled_ratio", None)
+    if "finetune" in args.stages:
+        labelled = len(train)
+        if ratio is not None:
+            labelled = len(labelled_subset(train.labels, ratio, args.seed))
+        if labelled < args.batch_size * per_step:
+            raise SystemExit(
+                f"error: fine-tuning on {labelled} labelled samples (--labelled-ratio {ratio}) "
+                f"makes no full batch of --batch-size {args.batch_size} on {per_step} "
+                "process(es)"
+            )
+    if len(test_arrays) < per_step:
+        raise SystemExit(
+            f"error: {len(test_arrays)} test samples cannot be split over {per_step} processes"
+        )
+
+
+def _constant(data: np.ndarray, chunk: int = 256) -> bool:
+    """Whether every value of ``data`` is the same, reading chunks of samples until one differs.
+
+    Prepared files are memory-mapped: real data differs within the first chunk, so this reads
+    a few megabytes, not the whole file.
+    """
+    first = data.flat[0]
+    return not any(
+        np.any(data[start : start + chunk] != first) for start in range(0, len(data), chunk)
+    )
+
+
+def _warn(run: Run, message: str) -> None:
+    """Prints a warning (rank 0) and records it in the metrics log and the summary."""
+    if run.context.is_main:
+        print(f"warning: {message}", file=sys.stderr)
+    run.logger.log({"stage": "data", "warning": message})
+    run.summary.setdefault("warnings", []).append(message)
+
+
+def build(factory: Callable[[], _M]) -> _M:
+    """Builds a model from the options, turning an invalid option into a one-line error."""
+    try:
+        return factory()
+    except (ValueError, KeyError) as error:
+        raise SystemExit(f"error: invalid model options: {error}") from None
 
 
 def pretrain_stage(run: Run, model: nn.Module) -> None:
-    """Pretrains ``model`` (``model(x).loss``) when the stage is chosen, with checkpoints."""
+    """Pretrains ``model`` (``model(x).loss``), or loads the ``--resume`` weights without it.
+
+    A checkpoint whose weights do not fit the model (other data layout or channels, or options
+    from before checkpoints stored them) ends the run with a one-line error naming the weights.
+    """
     args = run.args
-    if "pretrain" not in args.stages:
-        return
+    try:
+        if "pretrain" in args.stages:
+            _pretrain(run, model)
+        elif args.resume is not None:
+            state = load_weights(model, args.resume, model_config=args.model_config)
+            run.summary["checkpoint"] = str(args.resume)
+            run.summary["checkpoint_epoch"] = int(state["epoch"])
+    except CheckpointError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def _pretrain(run: Run, model: nn.Module) -> None:
+    args = run.args
     started = time.perf_counter()
     history = pretrain(
         model,
@@ -235,6 +574,7 @@ def pretrain_stage(run: Run, model: nn.Module) -> None:
         output_dir=args.output_dir,
         resume=args.resume,
         logger=run.logger,
+        model_config=args.model_config,
     )
     run.summary["pretrain_final_loss"] = history[-1]["loss"] if history else float("nan")
     run.summary["pretrain_seconds"] = time.perf_counter() - started

@@ -9,9 +9,11 @@ linear-probes it, on CUDA when present (bf16 autocast) and on CPU otherwise, in 
         --train-file prepared/ntu60-xsub-train.npz --test-file prepared/ntu60-xsub-test.npz
     torchrun --standalone --nproc_per_node 4 examples/train_hacm.py --epochs 400 --batch-size 32
 
-Every stage writes JSON lines to ``<output-dir>/metrics.jsonl``; pretraining writes
-``checkpoint-last.pt`` (resume with ``--resume``); the run ends with a summary table and
-``summary.json``. Accuracies are the **last epoch's**; the best epoch's is shown for reference
+Every run writes into its own folder: ``--output-dir``, or a new ``runs/<preset>-<date>-<time>``.
+A folder that already holds a run is refused unless ``--overwrite`` (or ``--resume`` of its
+checkpoint). Every stage writes JSON lines to ``metrics.jsonl``; pretraining writes
+``checkpoint-last.pt`` (resume with ``--resume``, or evaluate it without the pretrain stage);
+the run ends with a summary table and ``summary.json``. Accuracies are the **last epoch's**; the best epoch's is shown for reference
 only (selecting it would be tuning on the test split).
 """
 
@@ -31,34 +33,42 @@ from skelmask.training import (
 )
 
 STAGES = ("pretrain", "probe", "knn", "finetune", "baseline")
+MODEL_OPTIONS = (
+    "window",
+    "t_patch",
+    "embed_dim",
+    "depth",
+    "heads",
+    "decoder_dim",
+    "decoder_depth",
+    "mask_ratio",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; defaults give a few-minute CPU run on the built-in data."""
-    parser = common.build_parser(
-        __doc__, STAGES, common.Defaults(output_dir="runs/train_hacm", min_lr=5e-4)
-    )
-    parser.add_argument("--preset", choices=("hacm", "mamp", "mae"), default="hacm")
+    parser = common.build_parser(__doc__, STAGES, common.Defaults(method="hacm", min_lr=5e-4))
+    parser.add_argument("--preset", dest="method", choices=("hacm", "mamp", "mae"), default="hacm")
     model = parser.add_argument_group("model")
-    model.add_argument("--t-patch", type=int, default=4)
-    model.add_argument("--embed-dim", type=int, default=128)
-    model.add_argument("--depth", type=int, default=4)
-    model.add_argument("--heads", type=int, default=4)
-    model.add_argument("--decoder-dim", type=int, default=128)
-    model.add_argument("--decoder-depth", type=int, default=2)
-    model.add_argument("--mask-ratio", type=float, default=0.9)
+    model.add_argument("--t-patch", type=common.at_least(1), default=4)
+    model.add_argument("--embed-dim", type=common.at_least(1), default=128)
+    model.add_argument("--depth", type=common.at_least(1), default=4)
+    model.add_argument("--heads", type=common.at_least(1), default=4)
+    model.add_argument("--decoder-dim", type=common.at_least(1), default=128)
+    model.add_argument("--decoder-depth", type=common.at_least(1), default=2)
+    model.add_argument("--mask-ratio", type=common.positive, default=0.9)
     finetuning = parser.add_argument_group("fine-tuning")
-    finetuning.add_argument("--finetune-epochs", type=int, default=30)
+    finetuning.add_argument("--finetune-epochs", type=common.at_least(1), default=30)
     finetuning.add_argument(
-        "--labelled-ratio", type=float, help="fine-tune on this class-balanced share"
+        "--labelled-ratio", type=common.fraction, help="fine-tune on this class-balanced share"
     )
-    return common.parse(parser, argv, STAGES)
+    return common.parse(parser, argv, STAGES, MODEL_OPTIONS)
 
 
 def build_mae(args: argparse.Namespace, layout: str, channels: int) -> SkeletonMAE:
     """The preset's MAE; its encoder is what every evaluation stage uses."""
     return create_mae(
-        args.preset,
+        args.method,
         layout=layout,
         num_frames=args.window,
         t_patch=args.t_patch,
@@ -79,9 +89,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]:
     """The pipeline: data, pretraining, then each evaluation stage."""
-    state = common.start(args, context, method=args.preset)
+    state = common.start(args, context)
     layout = state.train_arrays.layout
-    mae = build_mae(args, layout, state.channels)
+    mae = common.build(lambda: build_mae(args, layout, state.channels))
     common.pretrain_stage(state, mae)
     common.evaluation_stages(
         state, mae.encoder, lambda: build_mae(args, layout, state.channels).encoder

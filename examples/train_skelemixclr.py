@@ -13,9 +13,11 @@ The last command is the 1/4-width ST-GCN and MoCo settings of SkeleMixCLR. Unlik
 The engine hands the model one augmented clip per sample; the model derives its query and key
 views from it by two independent random shears (see ``SkeleMixCLR``).
 
-Every stage writes JSON lines to ``<output-dir>/metrics.jsonl``; pretraining writes
-``checkpoint-last.pt`` (resume with ``--resume``); the run ends with a summary table and
-``summary.json``. Accuracies are the **last epoch's**; the best epoch's is shown for reference
+Every run writes into its own folder: ``--output-dir``, or a new
+``runs/skelemixclr-<date>-<time>``; a folder that already holds a run is refused unless
+``--overwrite`` (or ``--resume`` of its checkpoint). Every stage writes JSON lines to
+``metrics.jsonl``; pretraining writes ``checkpoint-last.pt`` (resume with ``--resume``, or
+evaluate it without the pretrain stage); the run ends with a summary table and ``summary.json``. Accuracies are the **last epoch's**; the best epoch's is shown for reference
 only (selecting it would be tuning on the test split).
 """
 
@@ -32,6 +34,18 @@ from skelmask.models.stgcn import STGCN
 from skelmask.training import DistributedContext
 
 STAGES = ("pretrain", "probe", "knn", "baseline")
+MODEL_OPTIONS = (
+    "window",
+    "channels",
+    "strides",
+    "dropout",
+    "feature_dim",
+    "queue_size",
+    "momentum",
+    "temperature",
+    "mix_weight",
+    "shear",
+)
 
 
 def _int_list(text: str) -> list[int]:
@@ -49,7 +63,7 @@ def _int_list(text: str) -> list[int]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options; defaults give a few-minute CPU run on the built-in data."""
     defaults = common.Defaults(
-        output_dir="runs/train_skelemixclr",
+        method="skelemixclr",
         epochs=5,
         batch_size=64,
         min_lr=1e-5,
@@ -65,14 +79,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument(
         "--strides", type=_int_list, default=[1, 2, 2], help="ST-GCN temporal strides"
     )
-    model.add_argument("--dropout", type=float, default=0.5)
-    model.add_argument("--feature-dim", type=int, default=128)
-    model.add_argument("--queue-size", type=int, default=512)
-    model.add_argument("--momentum", type=float, default=0.99)
-    model.add_argument("--temperature", type=float, default=0.2)
-    model.add_argument("--mix-weight", type=float, default=1.0)
-    model.add_argument("--shear", type=float, default=0.5, help="shear amplitude of the views")
-    args = common.parse(parser, argv, STAGES)
+    model.add_argument("--dropout", type=common.non_negative, default=0.5)
+    model.add_argument("--feature-dim", type=common.at_least(1), default=128)
+    model.add_argument("--queue-size", type=common.at_least(1), default=512)
+    model.add_argument("--momentum", type=common.non_negative, default=0.99)
+    model.add_argument("--temperature", type=common.positive, default=0.2)
+    model.add_argument("--mix-weight", type=common.positive, default=1.0)
+    model.add_argument(
+        "--shear", type=common.non_negative, default=0.5, help="shear amplitude of the views"
+    )
+    args = common.parse(parser, argv, STAGES, MODEL_OPTIONS)
+    if args.batch_size < 2:
+        parser.error(
+            f"--batch-size must be at least 2 for SkeleMixCLR (its projector's BatchNorm and the "
+            f"mixing need two samples), got {args.batch_size}"
+        )
     if len(args.channels) != len(args.strides):
         parser.error(
             f"--channels has {len(args.channels)} blocks but --strides has {len(args.strides)}"
@@ -121,9 +142,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]:
     """The pipeline: data, pretraining, then each evaluation stage."""
-    state = common.start(args, context, method="skelemixclr")
+    state = common.start(args, context)
     layout = state.train_arrays.layout
-    model = build_model(args, build_encoder(args, layout, state.channels), layout)
+    model = common.build(
+        lambda: build_model(args, build_encoder(args, layout, state.channels), layout)
+    )
     common.pretrain_stage(state, model)
     common.evaluation_stages(
         state, model.encoder, lambda: build_encoder(args, layout, state.channels)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from skelmask.data import save_prepared, synthetic_splits
-from skelmask.training import CheckpointError, MetricLogger, load_checkpoint
+from skelmask.training import MetricLogger, load_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -131,13 +131,18 @@ def test_resume_after_a_crash_continues_exactly(
         assert torch.equal(value, expected["model"][name]), name
 
 
-def test_corrupt_resume_checkpoint_is_a_clear_error(train_hacm: ModuleType, tmp_path: Path) -> None:
+def test_corrupt_resume_checkpoint_is_a_clear_error(
+    train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(CheckpointError, match=r"broken\.pt"):
+    with pytest.raises(SystemExit) as info:
         train_hacm.main(
             [*TINY, "--stages", "pretrain", "--output-dir", str(tmp_path), "--resume", str(broken)]
         )
+    assert info.value.code == 2
+    assert f"--resume: checkpoint {broken} is corrupt, truncated" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["broken.pt"]  # no work done
 
 
 @pytest.mark.parametrize(

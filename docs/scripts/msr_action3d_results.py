@@ -118,6 +118,7 @@ def run_once(args: argparse.Namespace, seed: int, name: str, stages: str) -> dic
         "--window", str(args.window), "--epochs", str(args.epochs),
         "--probe-epochs", str(args.probe_epochs), "--probe-batch-size", str(args.probe_batch_size),
         "--seed", str(seed), "--device", "cpu", "--stages", stages, "--output-dir", str(output),
+        "--overwrite",  # an unfinished run of an earlier invocation starts again
     ]  # fmt: skip
     return dict(method.script.main(argv))
 

@@ -14,8 +14,9 @@ import math
 from typing import Literal, TypeAlias
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from skelmask.losses._numerics import float32_maths, normalize_rows
 
 __all__ = ["Reduction", "ScaledCosineError"]
 
@@ -32,9 +33,14 @@ class ScaledCosineError(nn.Module):
 
     Rows are the last-axis vectors: every position of the leading axes is one row (a joint of
     one frame, a token). ``β > 1`` down-weights rows that are already well reconstructed and
-    concentrates the loss on the hard ones. The error is computed in float32; ``1 − cos`` is
-    clamped at 0 so that rounding never feeds a negative base to the power, and the gradient at
-    ``pred == target`` is finite (zero).
+    concentrates the loss on the hard ones. The error is computed in float32 with autocast
+    switched off inside; ``1 − cos`` is clamped at 0 so that rounding never feeds a negative base
+    to the power, and the gradient at ``pred == target`` is finite (zero). Rows are normalised
+    without overflow, so rows of 1e20 are scored like any other.
+
+    What is checked: ``beta`` and ``reduction`` at construction; shapes and the mask's dtype on
+    every call. Not checked: NaN or infinity in ``pred`` or ``target`` (a host synchronisation
+    per step); they give a non-finite loss, which ``skelmask.training.pretrain`` stops on.
 
     Args:
         beta: Exponent ``β ≥ 1`` (GraphMAE and SkeletonMAE: 2).
@@ -96,11 +102,10 @@ class ScaledCosineError(nn.Module):
                 f"mask must be a bool tensor of shape pred.shape[:-1] = {tuple(pred.shape[:-1])}, "
                 f"got dtype {mask.dtype} and shape {tuple(mask.shape)}"
             )
-        cosine = (
-            F.normalize(pred.float(), dim=-1, eps=_NORM_EPS)
-            * F.normalize(target.float(), dim=-1, eps=_NORM_EPS)
-        ).sum(dim=-1)
-        errors = (1.0 - cosine).clamp(min=0.0).pow(self.beta)
+        with float32_maths(pred.device):
+            unit_pred = normalize_rows(pred.float(), eps=_NORM_EPS)
+            cosine = (unit_pred * normalize_rows(target.float(), eps=_NORM_EPS)).sum(dim=-1)
+            errors = (1.0 - cosine).clamp(min=0.0).pow(self.beta)
         if mask is not None:
             errors = errors * mask.to(errors.dtype)
         if self.reduction == "none":

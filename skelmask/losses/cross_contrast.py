@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from einops import einsum
 from torch import nn
 
 from skelmask import distributed
 from skelmask._checks import check_positive
+from skelmask.losses._numerics import (
+    check_temperature,
+    float32_maths,
+    normalize_rows,
+    scaled_dot_logits,
+)
 
 __all__ = ["CrossContrastLoss"]
 
@@ -60,7 +65,17 @@ class CrossContrastLoss(nn.Module):
     The official behaviour (given the true branch split) is
     ``CrossContrastLoss(temperature=1.0, normalize=False, include_inter=True, weight=1.0)``.
 
-    The loss is computed in float32 whatever the input dtype.
+    The loss is computed in float32 whatever the input dtype, with autocast switched off inside
+    (under ``torch.autocast`` its matrix products would otherwise run in bfloat16). For every
+    finite input it is finite: the means are normalised without overflow (features of 1e20 are
+    fine), and with ``normalize=False`` the dot products are rescaled so that they cannot
+    overflow (beyond float32's range the softmax is saturated and stays so).
+
+    What is checked: the options at construction (``temperature`` is rejected below ~2.9e-39,
+    where ``1/τ`` is infinite in float32); shapes and dtypes of every call; the values of
+    ``branch`` (one read back from the device per call). Not checked: NaN or infinity in
+    ``features``, which would cost a host synchronisation per step; they give a non-finite
+    loss, and ``skelmask.training.pretrain`` stops on a non-finite epoch loss.
 
     References:
         - HA-CM: Yin & Cao, "Spatial Hierarchy and Temporal Attention Guided Cross Masking for
@@ -78,8 +93,9 @@ class CrossContrastLoss(nn.Module):
             when no process group is initialised. Default False.
 
     Raises:
-        ValueError: If ``temperature`` or ``weight`` is not a finite number > 0, or if
-            ``gather_distributed=True`` but ``torch.distributed`` is not available.
+        ValueError: If ``temperature`` or ``weight`` is not a finite number > 0, ``temperature``
+            is below ~2.9e-39, or ``gather_distributed=True`` but ``torch.distributed`` is not
+            available.
 
     Examples:
         >>> loss_fn = CrossContrastLoss()
@@ -102,7 +118,7 @@ class CrossContrastLoss(nn.Module):
         gather_distributed: bool = False,
     ) -> None:
         super().__init__()
-        self.temperature = check_positive(temperature, "temperature")
+        self.temperature = check_temperature(temperature)
         self.weight = check_positive(weight, "weight")
         self.normalize = bool(normalize)
         self.include_inter = bool(include_inter)
@@ -144,16 +160,21 @@ class CrossContrastLoss(nn.Module):
             ValueError: If a shape does not match or ``branch`` holds values other than 0 and 1.
         """
         batch = _check_inputs(features, branch, valid)
-        feats = features.float()
+        with float32_maths(features.device):
+            return self._loss(features.float(), branch, valid, batch)
+
+    def _loss(
+        self, feats: torch.Tensor, branch: torch.Tensor, valid: torch.Tensor | None, batch: int
+    ) -> torch.Tensor:
         spatial_weight = (branch == 1).to(feats.dtype)
         temporal_weight = 1.0 - spatial_weight
         global_mean = feats.mean(dim=1)
         temporal_mean = _branch_mean(feats, temporal_weight, global_mean)
         spatial_mean = _branch_mean(feats, spatial_weight, global_mean)
         if self.normalize:
-            global_mean = F.normalize(global_mean, dim=-1)
-            temporal_mean = F.normalize(temporal_mean, dim=-1)
-            spatial_mean = F.normalize(spatial_mean, dim=-1)
+            global_mean = normalize_rows(global_mean)
+            temporal_mean = normalize_rows(temporal_mean)
+            spatial_mean = normalize_rows(spatial_mean)
 
         query_valid = (
             torch.ones(batch, dtype=torch.bool, device=feats.device) if valid is None else valid
@@ -175,7 +196,10 @@ class CrossContrastLoss(nn.Module):
             pairs.append((temporal_mean, spatial_keys))
         total = feats.new_zeros(())
         for queries, keys in pairs:
-            logits = queries @ keys.T / self.temperature
+            if self.normalize:  # unit vectors and a checked temperature: |logits| ≤ 1/τ < ∞
+                logits = queries @ keys.T * (1.0 / self.temperature)
+            else:
+                logits = scaled_dot_logits(queries, keys, self.temperature)
             # The most negative finite value rather than -inf: a row with no valid key then
             # becomes uniform instead of NaN (and is excluded below anyway).
             logits = logits.masked_fill(~key_valid.unsqueeze(0), torch.finfo(logits.dtype).min)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelmask._checks import check_positive
+from skelmask.losses._numerics import float32_maths
 from skelmask.tokens import patchify
 
 __all__ = [
@@ -31,7 +32,8 @@ def motion_target(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch
     ``motion[:, t] = coords[:, t + 1] − coords[:, t]`` for ``t < T − 1`` and
     ``motion[:, T − 1] = 0``. HA-CM additionally maps the motion through the Poincaré
     exponential map (``hacm.md`` §1.10, B25); that changes values by under 1.5 % and is not done
-    here.
+    here. The differences are taken in at least float32: in float16 the motion between
+    coordinates of ±4e4 would overflow to infinity.
 
     Args:
         coords: ``(B, T, V, C)`` coordinates, ``T`` divisible by ``t_patch`` and ``V`` by
@@ -40,7 +42,8 @@ def motion_target(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch
         v_patch: Joints per patch.
 
     Returns:
-        ``(B, T // t_patch, V // v_patch, t_patch·v_patch·C)``.
+        ``(B, T // t_patch, V // v_patch, t_patch·v_patch·C)``, float32 (float64 for float64
+        ``coords``).
 
     Raises:
         ValueError: If ``coords`` is not 4-D or a patch size does not divide its axis.
@@ -55,7 +58,8 @@ def motion_target(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch
             f"coords must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
             f"{tuple(coords.shape)}"
         )
-    motion = F.pad(torch.diff(coords, dim=1), (0, 0, 0, 0, 0, 1))
+    wide = coords.to(torch.promote_types(coords.dtype, torch.float32))
+    motion = F.pad(torch.diff(wide, dim=1), (0, 0, 0, 0, 0, 1))
     return patchify(motion, t_patch, v_patch)
 
 
@@ -86,7 +90,9 @@ def normalize_patches(target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
 
     The mean and the unbiased variance are taken over each patch's ``P`` values (the last axis),
     as MAMP's and HA-CM's ``norm_skes_loss`` does. A constant patch (e.g. the zero motion of a
-    padded body) becomes all zeros.
+    padded body) becomes all zeros. The computation runs in at least float32 and divides each
+    patch by its largest deviation before squaring, so that patches of 1e20 (whose variance
+    overflows float32) are normalised correctly instead of becoming zeros.
 
     Args:
         target: ``(..., P)`` with ``P ≥ 2``, e.g. a ``(B, Tp, Vp, P)`` grid or ``(B, L, P)``.
@@ -109,9 +115,14 @@ def normalize_patches(target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
             "per-patch normalisation needs at least 2 values per patch (last axis P ≥ 2), got "
             f"shape {tuple(target.shape)}"
         )
-    mean = target.mean(dim=-1, keepdim=True)
-    var = target.var(dim=-1, keepdim=True)
-    return (target - mean) / torch.sqrt(var + eps)
+    wide = target.to(torch.promote_types(target.dtype, torch.float32))
+    centred = wide - wide.mean(dim=-1, keepdim=True)
+    # (y − m) / sqrt(var + eps) = u / sqrt(var(u) + eps / s²) with u = (y − m) / s: the same value,
+    # but var(u) ≤ 1 cannot overflow. A constant patch has s = 0: eps / 0 = inf and u / inf = 0.
+    scale = centred.detach().abs().amax(dim=-1, keepdim=True)
+    unit = centred / scale.clamp_min(torch.finfo(wide.dtype).tiny)
+    normalized = unit / torch.sqrt(unit.var(dim=-1, keepdim=True) + eps / scale.square())
+    return normalized.to(target.dtype)
 
 
 class MaskedReconstructionLoss(nn.Module):
@@ -129,7 +140,13 @@ class MaskedReconstructionLoss(nn.Module):
     When no token is hidden the loss is 0 (still attached to ``pred``'s graph, with zero
     gradient), rather than ``0 / 0``.
 
-    The loss is computed in float32 whatever the input dtype.
+    The loss is computed in float32 whatever the input dtype, with autocast switched off inside.
+
+    What is checked: ``eps`` at construction; shapes and the mask's dtype on every call. Not
+    checked: NaN or infinity in ``pred`` or ``target`` (that would read a value back from the
+    device every step). A non-finite value at a hidden token makes the loss non-finite, which
+    ``skelmask.training.pretrain`` stops on; at a visible token it is ignored, like the token.
+    Prepared datasets are checked for non-finite coordinates when they are loaded.
 
     References:
         - MAMP: Mao et al., "Masked Motion Predictors are Strong 3D Action Representation
@@ -199,13 +216,14 @@ class MaskedReconstructionLoss(nn.Module):
                 f"mask must have shape (B, L) = ({batch}, {num_tokens}) or a (B, Tp, Vp) grid "
                 f"with Tp·Vp = L, got {tuple(mask.shape)}"
             )
-        target_flat = target_flat.float()
-        if self.normalize_target:
-            target_flat = normalize_patches(target_flat, self.eps)
-        per_token = (pred_flat.float() - target_flat).square().mean(dim=-1)
-        # where, not a product: a non-finite prediction at a visible token must not leak in.
-        hidden_error = torch.where(mask_flat, per_token, 0.0)
-        return hidden_error.sum() / mask_flat.sum().clamp_min(1).to(per_token.dtype)
+        with float32_maths(pred.device):
+            target_flat = target_flat.float()
+            if self.normalize_target:
+                target_flat = normalize_patches(target_flat, self.eps)
+            per_token = (pred_flat.float() - target_flat).square().mean(dim=-1)
+            # where, not a product: a non-finite value at a visible token must not leak in.
+            hidden_error = torch.where(mask_flat, per_token, 0.0)
+            return hidden_error.sum() / mask_flat.sum().clamp_min(1).to(per_token.dtype)
 
 
 def _flatten_tokens(tokens: torch.Tensor, name: str) -> torch.Tensor:

@@ -17,6 +17,7 @@ from torch import nn
 
 from skelmask import distributed
 from skelmask._checks import check_positive, check_positive_int
+from skelmask.losses._numerics import check_temperature, float32_maths, normalize_rows
 
 __all__ = ["MoCoQueue", "SkeleMixContrastLoss", "SkeleMixLogits", "SkeleMixLosses"]
 
@@ -148,14 +149,23 @@ class SkeleMixContrastLoss(nn.Module):
       ``ℓ_c = −log softmax([c·k_i, c·Q, c·sg(p_i)] / τ)₀``;
 
     each averaged over the batch, and ``L = ℓ_ins + mix_weight·(ℓ_p + ℓ_c) / 2``. Keys carry no
-    gradient (they come from the momentum encoder). Computed in float32.
+    gradient (they come from the momentum encoder). Computed in float32 with autocast switched
+    off inside; vectors are normalised without overflow (inputs of 1e20 are fine) and the
+    logits are bounded by ``1/τ``, so every finite input gives a finite loss.
+
+    What is checked: the options at construction (``temperature`` is rejected below ~2.9e-39,
+    where ``1/τ`` is infinite in float32); shapes and dtypes on every call, and the range of
+    ``donor`` (one read back from the device per call). Not checked: NaN or infinity in the
+    inputs (a host synchronisation per step); they give a non-finite loss, which
+    ``skelmask.training.pretrain`` stops on.
 
     Args:
         temperature: Softmax temperature ``τ`` (> 0); 0.2 as in the released config.
         mix_weight: Weight ``α`` of the mixed-view terms (> 0); 1 in the reference.
 
     Raises:
-        ValueError: If ``temperature`` or ``mix_weight`` is not a finite number > 0.
+        ValueError: If ``temperature`` or ``mix_weight`` is not a finite number > 0, or
+            ``temperature`` is below ~2.9e-39.
 
     Examples:
         >>> loss_fn = SkeleMixContrastLoss(temperature=0.2)
@@ -168,7 +178,7 @@ class SkeleMixContrastLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.2, *, mix_weight: float = 1.0) -> None:
         super().__init__()
-        self.temperature = check_positive(temperature, "temperature")
+        self.temperature = check_temperature(temperature)
         self.mix_weight = check_positive(mix_weight, "mix_weight")
 
     def logits(
@@ -186,19 +196,24 @@ class SkeleMixContrastLoss(nn.Module):
             The logits.
         """
         _check_inputs(query, key, trimmed, truncated, donor, negatives)
-        q = F.normalize(query.float(), dim=1)
-        k = F.normalize(key.detach().float(), dim=1)
-        p = F.normalize(trimmed.float(), dim=1)
-        c = F.normalize(truncated.float(), dim=1)
-        queue = F.normalize(negatives.detach().float(), dim=1).to(q.device)
-        instance = torch.cat([_rowdot(q, k), q @ queue.T], dim=1)
-        trimmed_logits = torch.cat([_rowdot(p, k[donor]), p @ queue.T, _rowdot(p, c.detach())], 1)
-        truncated_logits = torch.cat([_rowdot(c, k), c @ queue.T, _rowdot(c, p.detach())], 1)
-        return SkeleMixLogits(
-            instance=instance / self.temperature,
-            trimmed=trimmed_logits / self.temperature,
-            truncated=truncated_logits / self.temperature,
-        )
+        with float32_maths(query.device):
+            q = normalize_rows(query.float())
+            k = normalize_rows(key.detach().float())
+            p = normalize_rows(trimmed.float())
+            c = normalize_rows(truncated.float())
+            queue = normalize_rows(negatives.detach().float()).to(q.device)
+            instance = torch.cat([_rowdot(q, k), q @ queue.T], dim=1)
+            trimmed_logits = torch.cat(
+                [_rowdot(p, k[donor]), p @ queue.T, _rowdot(p, c.detach())], 1
+            )
+            truncated_logits = torch.cat([_rowdot(c, k), c @ queue.T, _rowdot(c, p.detach())], 1)
+            # Multiplying by 1/τ (finite, checked) keeps |logits| ≤ 1/τ for unit vectors.
+            inverse = 1.0 / self.temperature
+            return SkeleMixLogits(
+                instance=instance * inverse,
+                trimmed=trimmed_logits * inverse,
+                truncated=truncated_logits * inverse,
+            )
 
     def forward(
         self,
@@ -227,10 +242,11 @@ class SkeleMixContrastLoss(nn.Module):
         """
         logits = self.logits(query, key, trimmed, truncated, donor, negatives)
         target = torch.zeros(len(query), dtype=torch.int64, device=query.device)
-        instance = F.cross_entropy(logits.instance, target)
-        trimmed_loss = F.cross_entropy(logits.trimmed, target)
-        truncated_loss = F.cross_entropy(logits.truncated, target)
-        total = instance + self.mix_weight * 0.5 * (trimmed_loss + truncated_loss)
+        with float32_maths(query.device):
+            instance = F.cross_entropy(logits.instance, target)
+            trimmed_loss = F.cross_entropy(logits.trimmed, target)
+            truncated_loss = F.cross_entropy(logits.truncated, target)
+            total = instance + self.mix_weight * 0.5 * (trimmed_loss + truncated_loss)
         return SkeleMixLosses(
             loss=total, instance=instance, trimmed=trimmed_loss, truncated=truncated_loss
         )

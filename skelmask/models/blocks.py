@@ -20,6 +20,19 @@ from skelmask._checks import check_positive_int
 __all__ = ["MLP", "Attention", "Block", "DropPath"]
 
 
+def check_floating(x: torch.Tensor, name: str = "x") -> None:
+    """Raises unless ``x`` holds floating-point values (coordinates cast from integers are fine).
+
+    Without it an integer batch fails deep inside the first linear layer with a dtype error
+    that names neither the input nor the fix.
+    """
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor of coordinates, got dtype {x.dtype}; "
+            f"convert it with {name}.float()"
+        )
+
+
 def check_heads(
     dim: int, num_heads: int, dim_name: str = "dim", heads_name: str = "num_heads"
 ) -> None:

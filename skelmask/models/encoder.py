@@ -22,7 +22,7 @@ from einops import rearrange
 from torch import nn
 
 from skelmask._checks import check_positive_int
-from skelmask.models.blocks import Block, check_heads, init_weights
+from skelmask.models.blocks import Block, check_floating, check_heads, init_weights
 from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
 from skelmask.tokens import flatten_grid, patchify
 
@@ -140,7 +140,9 @@ class SkeletonEncoder(nn.Module):
 
         Raises:
             ValueError: If ``x`` does not have that shape.
+            TypeError: If ``x`` is not floating-point.
         """
+        check_floating(x)
         expected = (self.in_channels, self.num_frames, self.num_joints)
         if x.dim() != 5 or tuple(x.shape[1:4]) != expected or x.shape[0] == 0 or x.shape[4] == 0:
             raise ValueError(

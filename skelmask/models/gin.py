@@ -21,6 +21,7 @@ from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.losses.cosine import ScaledCosineError
 from skelmask.maskers.base import Masker
 from skelmask.maskers.body_part import BodyPartMasker
+from skelmask.models.blocks import check_floating
 from skelmask.models.mae import MAEOutput
 
 __all__ = ["GINEncoder", "GINLayer", "SkeletonMAEModel"]
@@ -180,7 +181,9 @@ class GINEncoder(nn.Module):
 
         Raises:
             ValueError: If ``x`` does not have that shape.
+            TypeError: If ``x`` is not floating-point.
         """
+        check_floating(x)
         if (
             x.dim() != 5
             or x.shape[1] != self.in_channels

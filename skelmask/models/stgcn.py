@@ -25,6 +25,7 @@ from torch import nn
 
 from skelmask._checks import check_positive_int
 from skelmask.layouts import SkeletonLayout
+from skelmask.models.blocks import check_floating
 
 __all__ = ["STGCN", "STGCNBlock", "spatial_partition"]
 
@@ -277,7 +278,9 @@ class STGCN(nn.Module):
 
         Raises:
             ValueError: If ``x`` does not have that shape.
+            TypeError: If ``x`` is not floating-point.
         """
+        check_floating(x)
         if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[3] != self.num_joints:
             raise ValueError(
                 f"x must have shape (N, C, T, V, M) with C == in_channels = {self.in_channels} "

@@ -1,4 +1,4 @@
-"""Atomic checkpoint writing and validated loading with ``torch.load(weights_only=True)``."""
+"""Atomic checkpoint writing and verified loading with ``torch.load(weights_only=True)``."""
 
 from __future__ import annotations
 
@@ -6,20 +6,38 @@ import contextlib
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable
+import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from skelmask._atomic import fsync_folder
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "load_checkpoint", "load_weights", "save_checkpoint"]
 
 # What torch.load raises on bad bytes: a truncated zip (RuntimeError), random bytes or a
 # forbidden global under weights_only (UnpicklingError), an empty file (EOFError), text
-# (KeyError from the legacy-format reader).
-_LOAD_ERRORS = (RuntimeError, pickle.UnpicklingError, EOFError, KeyError, ValueError, OSError)
+# (KeyError from the legacy-format reader), a damaged legacy file (IndexError, TypeError).
+_LOAD_ERRORS = (
+    RuntimeError,
+    pickle.UnpicklingError,
+    EOFError,
+    KeyError,
+    ValueError,
+    OSError,
+    IndexError,
+    TypeError,
+    AttributeError,
+)
+
+# Every file torch.save writes (since PyTorch 1.6) is a zip archive with these first bytes.
+_ZIP_MAGIC = b"PK\x03\x04"
+
+# Mismatched entries listed in an error before the rest is summarised as a count.
+_SHOWN = 5
 
 
 class CheckpointError(ValueError):
@@ -82,9 +100,14 @@ def load_checkpoint(
     Returns:
         The checkpoint dict.
 
+    Before anything is unpickled, every entry of the zip archive is checked against its stored
+    CRC-32 (``torch.load`` checks none, so a flipped byte in a tensor would otherwise load as a
+    wrong weight). This reads the file once more; archives written with PyTorch's CRC
+    computation switched off (every CRC zero) cannot be checked and are loaded as they are.
+
     Raises:
         CheckpointError: Naming ``path``, if the file is missing, unreadable, truncated or
-            corrupt, holds objects that ``weights_only`` refuses (e.g. an ``argparse.Namespace``),
+            corrupt (a CRC-32 mismatch included), holds objects that ``weights_only`` refuses (e.g. an ``argparse.Namespace``),
             is not a dict, or lacks a ``required`` key.
 
     Examples:
@@ -99,6 +122,7 @@ def load_checkpoint(
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    _verify_archive(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except _LOAD_ERRORS as error:
@@ -111,3 +135,133 @@ def load_checkpoint(
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks the keys {missing}")
     return state
+
+
+def load_weights(
+    model: nn.Module,
+    path: Path,
+    *,
+    model_config: Mapping[str, Any] | None = None,
+    map_location: str | torch.device = "cpu",
+    required: Iterable[str] = ("model",),
+) -> dict[str, Any]:
+    """Loads a checkpoint's ``"model"`` entry into ``model`` after checking that it fits.
+
+    Args:
+        model: Receives the weights (``load_state_dict``, strict).
+        path: Checkpoint written by ``pretrain`` or ``save_checkpoint``.
+        model_config: The configuration ``model`` was built from; when given and the
+            checkpoint stores a ``"model_config"`` too, every key must agree.
+        map_location: Where tensors are loaded.
+        required: Keys the checkpoint must contain (``"model"`` is always required).
+
+    Returns:
+        The whole checkpoint dict (``"epoch"``, ``"config"``, … as written).
+
+    Raises:
+        CheckpointError: Naming ``path``: if it cannot be loaded (see ``load_checkpoint``), if
+            its model configuration differs from ``model_config`` (each differing key with both
+            values), or if its weights do not fit ``model`` (missing and unexpected names,
+            and every shape mismatch with both shapes).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from skelmask.training import CheckpointError, load_weights, save_checkpoint
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "ckpt.pt"
+        ...     save_checkpoint(path, {"model": torch.nn.Linear(2, 3).state_dict()})
+        ...     try:
+        ...         load_weights(torch.nn.Linear(2, 4), path)
+        ...     except CheckpointError as error:
+        ...         print(str(error).split(": ", 1)[1])
+        weight: checkpoint (3, 2), model (4, 2); bias: checkpoint (3,), model (4,)
+    """
+    path = Path(path)
+    state = load_checkpoint(path, map_location, required=dict.fromkeys(("model", *required)))
+    _check_model_config(path, state, model_config)
+    _load_model_state(path, model, state["model"])
+    return state
+
+
+def _check_model_config(
+    path: Path, state: Mapping[str, Any], expected: Mapping[str, Any] | None
+) -> None:
+    """Raises ``CheckpointError`` if ``state["model_config"]`` and ``expected`` differ.
+
+    Nothing is compared when either is missing (checkpoints written before the configuration
+    was stored still load; their weights' shapes are checked by ``_load_model_state``).
+    """
+    saved = state.get("model_config")
+    if saved is None or expected is None:
+        return
+    differences = [
+        f"{key}: checkpoint {_shown(saved, key)}, this run {_shown(expected, key)}"
+        for key in sorted(set(saved) | set(expected))
+        if key not in saved or key not in expected or saved[key] != expected[key]
+    ]
+    if differences:
+        raise CheckpointError(
+            f"checkpoint {path} was written for another model configuration: "
+            + "; ".join(differences)
+        )
+
+
+def _load_model_state(path: Path, model: nn.Module, saved: Mapping[str, Any]) -> None:
+    """``model.load_state_dict(saved)``, with names and shapes checked first.
+
+    Raises:
+        CheckpointError: Naming ``path`` and listing the missing and unexpected entries and the
+            shape mismatches, instead of ``load_state_dict``'s ``RuntimeError``.
+    """
+    current = model.state_dict()
+    missing = sorted(set(current) - set(saved))
+    unexpected = sorted(set(saved) - set(current))
+    problems = [
+        f"{name}: checkpoint {tuple(saved[name].shape)}, model {tuple(value.shape)}"
+        for name, value in current.items()
+        if name in saved and tuple(getattr(saved[name], "shape", ())) != tuple(value.shape)
+    ]
+    if missing:
+        problems.append(f"missing from the checkpoint: {_listed(missing)}")
+    if unexpected:
+        problems.append(f"not in the model: {_listed(unexpected)}")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model (was it written with other options?): "
+            + "; ".join(problems)
+        )
+    model.load_state_dict(saved)
+
+
+def _shown(config: Mapping[str, Any], key: str) -> str:
+    return repr(config[key]) if key in config else "(absent)"
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:_SHOWN])
+    return shown if len(names) <= _SHOWN else f"{shown} and {len(names) - _SHOWN} more"
+
+
+def _verify_archive(path: Path) -> None:
+    """Checks the CRC-32 of every entry of a zip checkpoint (``torch.load`` checks none)."""
+    with path.open("rb") as handle:
+        if handle.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+            return  # legacy (pre-zip) torch format or not a torch file: torch.load judges it
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if all(entry.CRC == 0 for entry in archive.infolist()):
+                return  # written with CRC computation disabled: nothing to verify
+            damaged = archive.testzip()
+    # A damaged directory makes zipfile raise almost anything (BadZipFile, UnicodeDecodeError,
+    # NotImplementedError, EOFError, OSError, ...): every one of them means a corrupt file.
+    except Exception as error:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt, truncated or not a weights-only torch file: "
+            f"its zip archive is damaged ({type(error).__name__}: {error})"
+        ) from error
+    if damaged is not None:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: the CRC-32 of its entry {damaged!r} does not match "
+            "its bytes (a damaged copy or disk)"
+        )

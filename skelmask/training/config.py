@@ -104,7 +104,7 @@ class ProbeConfig(_Config):
 
     Attributes:
         epochs: Number of epochs.
-        batch_size: Samples per step per rank.
+        batch_size: Samples per step per rank, at least 2 (the head's BatchNorm needs two).
         lr: Peak learning rate.
         momentum: SGD momentum.
         weight_decay: SGD weight decay.
@@ -127,6 +127,11 @@ class ProbeConfig(_Config):
 
     def __post_init__(self) -> None:
         _check_common(self.epochs, self.batch_size, self.lr, self.num_workers)
+        if self.batch_size < 2:
+            raise ValueError(
+                f"batch_size must be >= 2 for the linear probe (its BatchNorm head needs two "
+                f"samples per step), got {self.batch_size}"
+            )
 
 
 @dataclass

@@ -28,8 +28,6 @@ class MetricLogger:
     Examples:
         >>> import json, tempfile
         >>> from pathlib import Path
-
-    from skelmask._progress import progress
         >>> from skelmask.training import MetricLogger
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     logger = MetricLogger(Path(folder) / "log.jsonl")

@@ -136,3 +136,12 @@ def test_a_non_bool_mask_is_an_error() -> None:
 
 def test_repr() -> None:
     assert repr(ScaledCosineError(3.0, "sum")) == "ScaledCosineError(beta=3.0, reduction='sum')"
+
+
+def test_rows_of_1e20_are_scored_like_any_other() -> None:
+    """F.normalize squares 1e20 into infinity (cosine 0, error 1); rows are rescaled first."""
+    generator = torch.Generator().manual_seed(3)
+    pred = torch.randn(5, 4, generator=generator)
+    target = torch.randn(5, 4, generator=generator)
+    loss_fn = ScaledCosineError(reduction="none")
+    torch.testing.assert_close(loss_fn(pred * 1e20, target * 1e30), loss_fn(pred, target))

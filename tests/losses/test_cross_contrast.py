@@ -13,6 +13,8 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from skelmask.losses.cross_contrast import CrossContrastLoss
@@ -410,3 +412,58 @@ def test_gather_distributed_matches_single_process(tmp_path: Path) -> None:
             torch.testing.assert_close(result[f"{name}_weight_grad"], model.weight.grad)
         mean_loss = sum(result[f"{name}_loss"] for result in ranks) / WORLD_SIZE
         torch.testing.assert_close(mean_loss, full_loss.detach())
+
+
+# --- hostile inputs: tiny temperatures, huge features, autocast ------------------------------
+
+
+def test_a_temperature_whose_reciprocal_overflows_float32_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"temperature must be at least .* got 1e-40"):
+        CrossContrastLoss(temperature=1e-40)
+    # The smallest accepted temperatures still give a finite loss and gradient.
+    generator = torch.Generator().manual_seed(11)
+    features = torch.randn(4, 6, 8, generator=generator, requires_grad=True)
+    loss = CrossContrastLoss(temperature=1e-38)(features, _random_branch(4, 6, generator))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert features.grad is not None
+    assert torch.isfinite(features.grad).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(exponent=st.integers(-6, 30), seed=st.integers(0, 2**16))
+def test_normalised_loss_ignores_the_scale_of_the_features(exponent: int, seed: int) -> None:
+    """Means are L2-normalised, so scaling every feature by 10^k changes nothing (1e20 included).
+
+    Tolerance: a few float32 roundings in the means and norms (relative ~1e-6) pass through
+    logits of size 1/τ = 10 into the softmax: well within 1e-5 absolute on the loss.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    features = torch.randn(4, 6, 8, generator=generator)
+    branch = _random_branch(4, 6, generator)
+    loss_fn = CrossContrastLoss()
+    scaled = loss_fn(features * 10.0**exponent, branch)
+    torch.testing.assert_close(scaled, loss_fn(features, branch), rtol=0.0, atol=1e-5)
+
+
+def test_unnormalised_features_of_1e20_give_the_saturated_finite_loss() -> None:
+    generator = torch.Generator().manual_seed(12)
+    features = (1e20 * torch.randn(5, 7, 6, generator=generator)).requires_grad_()
+    branch = _random_branch(5, 7, generator)
+    loss = CrossContrastLoss(**OFFICIAL)(features, branch)
+    loss.backward()
+    expected = _manual_loss(features, branch, **OFFICIAL)  # python floats: no overflow
+    assert loss.item() == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    assert features.grad is not None
+    assert torch.isfinite(features.grad).all()
+
+
+def test_autocast_does_not_lower_the_precision_of_the_loss() -> None:
+    """Under bf16 autocast the matrix products would round to 8 bits; the loss switches it off."""
+    generator = torch.Generator().manual_seed(13)
+    features = torch.randn(6, 8, 16, generator=generator)
+    branch = _random_branch(6, 8, generator)
+    loss_fn = CrossContrastLoss(temperature=0.05)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = loss_fn(features, branch)
+    torch.testing.assert_close(under_autocast, loss_fn(features, branch), rtol=1e-6, atol=0.0)

@@ -248,3 +248,50 @@ def test_loss_on_device(device: torch.device) -> None:
     )
     assert loss.device.type == device.type
     assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+# --- hostile inputs: huge values, half precision, NaN, autocast -------------------------------
+
+
+def test_motion_target_of_large_half_precision_coordinates_is_finite() -> None:
+    coords = torch.tensor([4e4, -4e4, 4e4, -4e4], dtype=torch.float16).reshape(1, 4, 1, 1)
+    target = motion_target(coords, t_patch=2)
+    assert target.dtype == torch.float32
+    expected = torch.tensor([[[[-8e4, 8e4]], [[-8e4, 0.0]]]])  # float16 would give ±inf
+    torch.testing.assert_close(target, expected, rtol=0.0, atol=0.0)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e10, 1e20, 1e30])
+def test_normalize_patches_is_scale_invariant_even_beyond_the_float32_variance(
+    scale: float,
+) -> None:
+    """var(1e20·y) = 1e40 overflows float32; the result must still be the normalised patch.
+
+    Tolerance: eps = 1e-6 is added to the variance of the unscaled patch (variance ~1), which
+    changes the result by ~5e-7 relative; the scaled patches see eps only relative to s².
+    """
+    patch = torch.randn(3, 5, 8, generator=torch.Generator().manual_seed(0))
+    reference = (patch - patch.mean(-1, keepdim=True)) / patch.var(-1, keepdim=True).sqrt()
+    torch.testing.assert_close(normalize_patches(patch * scale), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_a_nan_target_makes_the_loss_nan_only_at_a_hidden_token() -> None:
+    """Values are not checked per step (that would read back from the device): NaN propagates."""
+    pred = torch.zeros(1, 4, 3)
+    target = torch.randn(1, 4, 3, generator=torch.Generator().manual_seed(1))
+    target[0, 2, 1] = float("nan")
+    loss_fn = MaskedReconstructionLoss()
+    assert torch.isnan(loss_fn(pred, target, torch.tensor([[True, False, True, False]])))
+    assert torch.isfinite(loss_fn(pred, target, torch.tensor([[True, True, False, False]])))
+
+
+def test_the_loss_runs_in_float32_under_autocast() -> None:
+    generator = torch.Generator().manual_seed(2)
+    pred = torch.randn(2, 10, 6, generator=generator)
+    target = torch.randn(2, 10, 6, generator=generator)
+    mask = torch.rand(2, 10, generator=generator) < 0.5
+    loss_fn = MaskedReconstructionLoss()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = loss_fn(pred, target, mask)
+    assert under_autocast.dtype == torch.float32
+    torch.testing.assert_close(under_autocast, loss_fn(pred, target, mask), rtol=1e-6, atol=0.0)

@@ -217,3 +217,19 @@ def test_low_precision_inputs_give_a_float32_loss() -> None:
         q.float(), k.float(), p.float(), c.float(), torch.tensor([1, 2, 0]), queue
     )
     assert torch.allclose(losses.loss, reference.loss)
+
+
+def test_hostile_temperature_and_huge_inputs() -> None:
+    with pytest.raises(ValueError, match=r"temperature must be at least .* got 1e-40"):
+        SkeleMixContrastLoss(temperature=1e-40)
+    generator = torch.Generator().manual_seed(5)
+    q, k, p, c = torch.randn(4, 4, 8, generator=generator).unbind(0)
+    donor = torch.tensor([1, 2, 3, 0])
+    negatives = torch.randn(16, 8, generator=generator)
+    loss_fn = SkeleMixContrastLoss(temperature=0.2)
+    # Vectors are L2-normalised: 1e20 times the inputs is the same loss (F.normalize alone
+    # would square 1e20 into infinity and turn every vector into zeros).
+    huge = loss_fn(q * 1e20, k * 1e20, p * 1e20, c * 1e20, donor, negatives * 1e20)
+    torch.testing.assert_close(huge.loss, loss_fn(q, k, p, c, donor, negatives).loss)
+    tiny_temperature = SkeleMixContrastLoss(temperature=1e-38)(q, k, p, c, donor, negatives)
+    assert torch.isfinite(tiny_temperature.loss)

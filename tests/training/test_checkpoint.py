@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import struct
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch import nn
 
-from skelmask.training import CheckpointError, load_checkpoint, save_checkpoint
+from skelmask.training import CheckpointError, load_checkpoint, load_weights, save_checkpoint
 
 
 def _state(value: float) -> dict[str, Any]:
@@ -74,3 +79,108 @@ def test_bad_files_raise_checkpoint_error_naming_the_file(tmp_path: Path) -> Non
     with pytest.raises(CheckpointError, match=r"lacks the keys \['optimizer'\]") as info:
         load_checkpoint(good, required=("model", "optimizer"))
     assert str(good) in str(info.value)
+
+
+# --- damaged bytes: the zip CRCs are verified before anything is unpickled ------------------
+
+
+def _payload_offset(path: Path, entry_name: str) -> tuple[int, int]:
+    """Start and size of an entry's stored bytes inside the zip file."""
+    with zipfile.ZipFile(path) as archive:
+        entry = next(e for e in archive.infolist() if e.filename.endswith(entry_name))
+    content = path.read_bytes()
+    name_length, extra_length = struct.unpack_from("<HH", content, entry.header_offset + 26)
+    return entry.header_offset + 30 + name_length + extra_length, entry.file_size
+
+
+def _big_state() -> dict[str, Any]:
+    return {"model": {"w": torch.arange(64.0)}, "epoch": 3, "config": {"lr": 0.1}}
+
+
+def test_a_flipped_bit_in_a_weight_is_a_checkpoint_error(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, _big_state())
+    start, size = _payload_offset(path, "data/0")
+    assert size == 64 * 4
+    content = bytearray(path.read_bytes())
+    content[start + 100] ^= 0x04  # one float of "w" changes; torch.load alone would accept it
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"is corrupt: the CRC-32 of its entry") as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+def test_checkpoints_written_without_crcs_still_load(tmp_path: Path) -> None:
+    serialization = pytest.importorskip("torch.utils.serialization")
+    path = tmp_path / "ckpt.pt"
+    previous = serialization.config.save.compute_crc32
+    serialization.config.save.compute_crc32 = False
+    try:
+        torch.save(_big_state(), path)
+    finally:
+        serialization.config.save.compute_crc32 = previous
+    torch.testing.assert_close(load_checkpoint(path)["model"]["w"], torch.arange(64.0))
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(position=st.floats(0.0, 1.0, exclude_max=True), bit=st.integers(0, 7))
+def test_any_flipped_bit_is_refused_or_harmless(tmp_path: Path, position: float, bit: int) -> None:
+    """Flipping any bit either raises CheckpointError or leaves the loaded content unchanged.
+
+    (Some bytes, such as alignment padding or the local copy of a CRC, are never read.)
+    """
+    original = tmp_path / "original.pt"
+    if not original.exists():
+        save_checkpoint(original, _big_state())
+    content = bytearray(original.read_bytes())
+    content[int(position * len(content))] ^= 1 << bit
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(content)
+    try:
+        loaded = load_checkpoint(damaged, required=("model", "epoch", "config"))
+    except CheckpointError as error:
+        refusal = str(error)
+    else:
+        refusal = ""
+    if refusal:
+        assert str(damaged) in refusal
+        return
+    assert loaded["epoch"] == 3
+    assert loaded["config"] == {"lr": 0.1}
+    assert torch.equal(loaded["model"]["w"], torch.arange(64.0))
+
+
+# --- weights of another model ---------------------------------------------------------------
+
+
+def test_load_weights_names_every_mismatch(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(
+        path,
+        {"model": nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1)).state_dict(), "epoch": 0},
+    )
+    model = nn.Sequential(nn.Linear(2, 4))
+    with pytest.raises(CheckpointError) as info:
+        load_weights(model, path)
+    message = str(info.value)
+    assert message.startswith(f"checkpoint {path} does not fit this model")
+    assert "0.weight: checkpoint (3, 2), model (4, 2)" in message
+    assert "not in the model: 1.bias, 1.weight" in message
+    fitting = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    assert load_weights(fitting, path)["epoch"] == 0
+
+
+def test_load_weights_compares_the_stored_model_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt.pt"
+    model = nn.Linear(2, 3)
+    save_checkpoint(
+        path, {"model": model.state_dict(), "model_config": {"width": 3, "preset": "hacm"}}
+    )
+    with pytest.raises(CheckpointError, match=r"another model configuration: depth: ") as info:
+        load_weights(model, path, model_config={"width": 3, "preset": "mamp", "depth": 2})
+    assert "preset: checkpoint 'hacm', this run 'mamp'" in str(info.value)
+    assert "depth: checkpoint (absent), this run 2" in str(info.value)
+    load_weights(model, path, model_config={"width": 3, "preset": "hacm"})
+    load_weights(model, path)  # no configuration given: only the weights are checked

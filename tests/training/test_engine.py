@@ -48,10 +48,10 @@ class ToyOutput:
 class ToyMAE(nn.Module):
     """Reconstructs x (B, 8) from a masked copy; the random mask draws from the global RNG."""
 
-    def __init__(self, random_mask: bool = True) -> None:
+    def __init__(self, random_mask: bool = True, hidden: int = 16) -> None:
         super().__init__()
         self.random_mask = random_mask
-        self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 8))
+        self.net = nn.Sequential(nn.Linear(8, hidden), nn.Tanh(), nn.Linear(hidden, 8))
         self.register_buffer("fixed_keep", torch.arange(8) % 3 != 0)
 
     def forward(self, x: Tensor) -> ToyOutput:
@@ -143,6 +143,7 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
         "epoch",
         "rng",
         "config",
+        "model_config",
         "history",
     }
     assert checkpoint["config"] == config.to_dict()
@@ -165,6 +166,30 @@ def test_resume_from_a_bad_file_names_it(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="lacks the keys") as info:
         pretrain(_model(), _subspace_data(), PretrainConfig(epochs=1), context=CPU, resume=bad)
     assert str(bad) in str(info.value)
+
+
+def test_resume_into_another_model_names_the_checkpoint_and_the_mismatch(tmp_path: Path) -> None:
+    data = _subspace_data()
+    config = PretrainConfig(epochs=1, batch_size=8, warmup_epochs=0)
+    pretrain(_model(), data, config, context=CPU, output_dir=tmp_path, model_config={"hidden": 16})
+    checkpoint = tmp_path / CHECKPOINT_NAME
+    assert torch.load(checkpoint, weights_only=True)["model_config"] == {"hidden": 16}
+    longer = PretrainConfig(epochs=2, batch_size=8, warmup_epochs=0)
+    with pytest.raises(CheckpointError, match="hidden: checkpoint 16, this run 32") as info:
+        pretrain(
+            ToyMAE(hidden=32),
+            data,
+            longer,
+            context=CPU,
+            resume=checkpoint,
+            model_config={"hidden": 32},
+        )
+    assert str(checkpoint) in str(info.value)
+    # Without configurations to compare, the weights' shapes are named instead of a RuntimeError.
+    with pytest.raises(
+        CheckpointError, match=r"net\.0\.weight: checkpoint \(16, 8\), model \(32, 8\)"
+    ):
+        pretrain(ToyMAE(hidden=32), data, longer, context=CPU, resume=checkpoint)
 
 
 def test_pretrain_rejects_a_dataset_without_a_full_batch() -> None:
@@ -309,6 +334,54 @@ def test_finetune_with_layer_decay_and_a_labelled_subset(
     assert result.last_accuracy >= 0.9
     # 25 % of 40 per class = 10 per class, 30 samples, 3 full batches of 8 per epoch.
     assert len(result.history) == 6
+
+
+def test_probe_and_finetune_stop_on_a_non_finite_loss_naming_the_stage() -> None:
+    torch.manual_seed(0)
+    nan_data = TensorDataset(torch.full((16, 2), float("nan")), torch.arange(16) % 3)
+    with pytest.raises(FloatingPointError, match="linear_probe loss is nan at epoch 0"):
+        linear_probe(
+            ToyEncoder(),
+            nan_data,
+            _blobs(2, seed=0),
+            3,
+            ProbeConfig(epochs=1, batch_size=8),
+            context=CPU,
+        )
+    config = FinetuneConfig(epochs=1, batch_size=8, warmup_epochs=0, layer_decay=None)
+    with pytest.raises(FloatingPointError, match="finetune loss is nan at epoch 0"):
+        finetune(ToyClassifier(3), nan_data, _blobs(2, seed=0), config, context=CPU)
+
+
+def test_a_probe_of_one_class_is_refused() -> None:
+    data = _blobs(4, seed=0)
+    with pytest.raises(ValueError, match="num_classes must be at least 2"):
+        linear_probe(ToyEncoder(), data, data, 1, ProbeConfig(epochs=1, batch_size=4), context=CPU)
+
+
+def test_every_stage_reports_plain_lines_when_stderr_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    torch.manual_seed(0)
+    pretrain(_model(), _subspace_data(), PretrainConfig(epochs=2, batch_size=8), context=CPU)
+    linear_probe(
+        ToyEncoder(),
+        _blobs(8, seed=1),
+        _blobs(2, seed=2),
+        3,
+        ProbeConfig(epochs=1, batch_size=8),
+        context=CPU,
+    )
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    # One line per loop: 32 samples / batch 8 = 4 steps; 24 / 8 = 3; the test split in one batch.
+    assert [line.split(" done in ")[0] for line in lines] == [
+        "pretrain 0: 4/4",
+        "pretrain 1: 4/4",
+        "linear_probe 0: 3/3",
+        "test: 1/1",
+    ]
 
 
 # --- semi-supervised subset ------------------------------------------------------------------

@@ -73,6 +73,8 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
         PretrainConfig.from_dict({"lr_typo": 1.0})
     with pytest.raises(ValueError, match="epochs"):
         ProbeConfig(epochs=0)
+    with pytest.raises(ValueError, match=r"batch_size must be >= 2 for the linear probe .* got 1"):
+        ProbeConfig(batch_size=1)  # failed inside BatchNorm at the first step
     with pytest.raises(ValueError, match="labelled_ratio"):
         FinetuneConfig(labelled_ratio=0.0)
     with pytest.raises(ValueError, match="layer_decay"):
