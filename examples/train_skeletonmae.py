@@ -42,7 +42,7 @@ MODEL_OPTIONS = (
     "parts",
     "num_parts",
     "mask_ratio",
-    "granularity",
+    "draw_per",
 )
 
 
