@@ -17,6 +17,7 @@ from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import Granularity, RandomMasker
 from skelmask.maskers.skelemix import SkeleMix, SkeleMixResult, mask_pool
+from skelmask.maskers.tube import SemanticTubeMasker
 
 __all__ = [
     "BodyPartMasker",
@@ -36,6 +37,7 @@ __all__ = [
     "RandomMasker",
     "Region",
     "ScoreGuidedMasker",
+    "SemanticTubeMasker",
     "SkeleMix",
     "SkeleMixResult",
     "mask_pool",

@@ -34,7 +34,7 @@ from skelmask.tokens import MaskResult, mask_result_from_bool, unflatten_tokens
 
 __all__ = ["MaskContext", "MaskDecision", "Masker", "Priority", "Region", "ScoreGuidedMasker"]
 
-GUIDANCE_INPUTS = ("attention", "root_tokens")
+GUIDANCE_INPUTS = ("attention", "root_tokens", "saliency")
 """Call-time inputs that only some maskers read; giving one to a masker that ignores it is an
 error. ``coords`` is not among them: every masker accepts it, so one call site serves all."""
 
@@ -64,18 +64,25 @@ class MaskContext(NamedTuple):
         attention: Caller-supplied attention maps, or None (see ``GlobalAttentionMasker``).
         root_tokens: Root tokens outside the grid ``(B, Tp, R, D)``, or None (see
             ``HyperbolicHierarchyMasker``).
+        saliency: Caller-supplied per-token saliency ``(B, Tp, Vp)`` (flat ``(B, L)`` is
+            viewed as the grid), or None (see ``SaliencyMasker``).
         temperature: Temperature given for this call, or None for the masker's own.
         generator: Optional ``torch.Generator`` (eager mode only).
         region: The part of the grid to decide over, or None for all of it.
+        num_hidden: Tokens the sampler hides inside the region, set by ``Masker.decide``
+            before ``priority`` runs (for criteria that depend on the count, e.g. tube sizes);
+            None outside ``decide``.
     """
 
     tokens: torch.Tensor
     coords: torch.Tensor | None = None
     attention: torch.Tensor | None = None
     root_tokens: torch.Tensor | None = None
+    saliency: torch.Tensor | None = None
     temperature: float | None = None
     generator: torch.Generator | None = None
     region: Region | None = None
+    num_hidden: int | None = None
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -150,7 +157,7 @@ class Masker(nn.Module, ABC):
 
     @property
     def call_inputs(self) -> frozenset[str]:
-        """Guidance inputs (``"attention"``, ``"root_tokens"``) this masker reads."""
+        """Guidance inputs (``"attention"``, ``"root_tokens"``, ``"saliency"``) this masker reads."""
         return frozenset()
 
     @property
@@ -171,6 +178,7 @@ class Masker(nn.Module, ABC):
         coords: torch.Tensor | None = None,
         attention: torch.Tensor | None = None,
         root_tokens: torch.Tensor | None = None,
+        saliency: torch.Tensor | None = None,
         mask_ratio: float | None = None,
         temperature: float | None = None,
         generator: torch.Generator | None = None,
@@ -182,7 +190,8 @@ class Masker(nn.Module, ABC):
                 Only shape, device and (for maskers that score tokens) values are read.
             grid_size: ``(Tp, Vp)`` of flat tokens. Optional when another input shows it: a
                 patchified ``coords`` grid ``(B, Tp, Vp, P)`` (MAMP's ``x_orig``), ``coords``
-                in raw form for ``MotionAwareMasker``, ``root_tokens`` or ``attention``; and
+                in raw form for ``MotionAwareMasker``, ``root_tokens``, ``attention`` or a
+                ``(B, Tp, Vp)`` ``saliency``; and
                 for grid-agnostic maskers (token-level ``RandomMasker``).
             coords: Coordinates, for maskers that read them (``MotionAwareMasker``): raw
                 ``(B, T, V, C)`` or patchified ``(B, Tp, Vp, P)`` / ``(B, L, P)``. Other maskers
@@ -191,6 +200,8 @@ class Masker(nn.Module, ABC):
                 ``CrossMasker``); an error for maskers that do not read it.
             root_tokens: ``(B, Tp, R, D)`` root tokens outside the grid for
                 ``HyperbolicHierarchyMasker``; an error for maskers that do not read it.
+            saliency: Per-token saliency ``(B, Tp, Vp)`` or flat ``(B, L)`` for
+                ``SaliencyMasker``; an error for maskers that do not read it.
             mask_ratio: Ratio for this call, overriding the masker's ``mask_ratio``.
             temperature: Temperature for this call, overriding a score-guided masker's own; an
                 error for maskers that draw uniformly.
@@ -212,7 +223,7 @@ class Masker(nn.Module, ABC):
                     f"temperature, got temperature={temperature!r}"
                 )
             temperature = check_positive(temperature, "temperature")
-        given = {"attention": attention, "root_tokens": root_tokens}
+        given = {"attention": attention, "root_tokens": root_tokens, "saliency": saliency}
         unread = [name for name, value in given.items() if value is not None]
         unread = [name for name in unread if name not in self.call_inputs]
         if unread:
@@ -220,7 +231,7 @@ class Masker(nn.Module, ABC):
                 f"{type(self).__name__} does not read {unread[0]}=; only "
                 f"{sorted(self.call_inputs) or 'tokens and coords'} are read by this masker"
             )
-        grid = self._token_grid(tokens, grid_size, coords, attention, root_tokens)
+        grid = self._token_grid(tokens, grid_size, coords, attention, root_tokens, saliency)
         _, time_patches, joint_patches, _ = check_token_grid(grid)
         if coords is not None and coords.dim() == 3:
             coords = _unflatten_coords(coords, (time_patches, joint_patches))
@@ -229,6 +240,7 @@ class Masker(nn.Module, ABC):
             coords=coords,
             attention=attention,
             root_tokens=root_tokens,
+            saliency=saliency,
             temperature=temperature,
             generator=generator,
         )
@@ -277,7 +289,7 @@ class Masker(nn.Module, ABC):
                 f"num_hidden must be in [1, {available - 1}] for {available} tokens, got "
                 f"{num_hidden}"
             )
-        priority = self.priority(context)
+        priority = self.priority(context._replace(num_hidden=num_hidden))
         hidden = hide_top(priority.keys, num_hidden, None if region is None else region.mask)
         return MaskDecision(hidden=hidden, scores=priority.scores, probs=priority.probs)
 
@@ -299,11 +311,13 @@ class Masker(nn.Module, ABC):
         coords: torch.Tensor | None,
         attention: torch.Tensor | None,
         root_tokens: torch.Tensor | None,
+        saliency: torch.Tensor | None = None,
     ) -> tuple[int, int] | None:
         """The ``(Tp, Vp)`` of ``num_tokens`` flat tokens as other inputs show it, or None.
 
-        A patchified ``coords`` grid ``(B, Tp, Vp, P)``, ``root_tokens`` ``(B, Tp, R, D)`` and
-        whole-grid ``attention`` ``(B, Vp, Tp, Tp)`` each show it.
+        A patchified ``coords`` grid ``(B, Tp, Vp, P)``, ``root_tokens`` ``(B, Tp, R, D)``,
+        whole-grid ``attention`` ``(B, Vp, Tp, Tp)`` and a ``saliency`` grid ``(B, Tp, Vp)``
+        each show it.
         """
         if coords is not None and coords.dim() == 4:
             time_patches, joint_patches = int(coords.shape[1]), int(coords.shape[2])
@@ -317,6 +331,10 @@ class Masker(nn.Module, ABC):
             joint_patches, time_patches = int(attention.shape[1]), int(attention.shape[-1])
             if joint_patches * time_patches == num_tokens:
                 return time_patches, joint_patches
+        if saliency is not None and saliency.dim() == 3:
+            time_patches, joint_patches = int(saliency.shape[1]), int(saliency.shape[2])
+            if time_patches * joint_patches == num_tokens:
+                return time_patches, joint_patches
         return None
 
     def _token_grid(
@@ -326,6 +344,7 @@ class Masker(nn.Module, ABC):
         coords: torch.Tensor | None,
         attention: torch.Tensor | None,
         root_tokens: torch.Tensor | None,
+        saliency: torch.Tensor | None,
     ) -> torch.Tensor:
         """The tokens as a ``(B, Tp, Vp, D)`` grid (a view of flat tokens)."""
         if not isinstance(tokens, torch.Tensor):
@@ -344,7 +363,9 @@ class Masker(nn.Module, ABC):
             )
         num_tokens = int(tokens.shape[1])
         if grid_size is None:
-            grid_size = self.grid_size_from_inputs(num_tokens, coords, attention, root_tokens)
+            grid_size = self.grid_size_from_inputs(
+                num_tokens, coords, attention, root_tokens, saliency
+            )
         if grid_size is None:
             if not self.grid_agnostic:
                 raise ValueError(
@@ -475,6 +496,7 @@ def _check_scores(scores: torch.Tensor, context: MaskContext) -> None:
         "coords": context.coords,
         "attention": context.attention,
         "root_tokens": context.root_tokens,
+        "saliency": context.saliency,
     }
     for name, value in inputs.items():
         if value is not None:

@@ -61,7 +61,7 @@ class CrossMasker(Masker):
     branch. Either way every sample keeps the same number of tokens.
 
     **Call-time inputs** are passed to both maskers: ``coords`` always, ``attention`` and
-    ``root_tokens`` to those that read them (an error when neither does), a ``temperature=``
+    ``root_tokens`` and ``saliency`` to those that read them (an error when neither does), a ``temperature=``
     to each score-guided one.
 
     Partitions (``partition``):
@@ -243,6 +243,7 @@ class CrossMasker(Masker):
                     root_tokens=(
                         context.root_tokens if "root_tokens" in child.call_inputs else None
                     ),
+                    saliency=context.saliency if "saliency" in child.call_inputs else None,
                     temperature=context.temperature if child.takes_temperature else None,
                 ),
                 hidden,

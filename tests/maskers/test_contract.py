@@ -17,6 +17,7 @@ from skelmask.maskers.cross import CrossMasker
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
+from skelmask.maskers.tube import SemanticTubeMasker
 from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tokens
 
 T_PATCH = 2
@@ -55,6 +56,11 @@ FACTORIES: dict[str, MaskerFactory] = {
         layout=chain_layout(joints),
         part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
         granularity="frame",
+    ),
+    "semantic-tube": lambda ratio, joints: SemanticTubeMasker(
+        ratio,
+        layout=chain_layout(joints),
+        part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
     ),
 }
 
