@@ -25,11 +25,16 @@ __all__ = [
 ]
 
 
-def motion_target(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tensor:
+def motion_target(
+    coords: torch.Tensor, t_patch: int, v_patch: int = 1, *, order: int = 1
+) -> torch.Tensor:
     """Frame-difference motion, cut into patches: MAMP's and HA-CM's reconstruction target.
 
     ``motion[:, t] = coords[:, t + 1] − coords[:, t]`` for ``t < T − 1`` and
-    ``motion[:, T − 1] = 0``. HA-CM additionally maps the motion through the Poincaré
+    ``motion[:, T − 1] = 0``. With ``order=2`` it is the acceleration (velocity of velocity,
+    MaskSem's second target): ``coords[:, t + 2] − 2·coords[:, t + 1] + coords[:, t]`` for
+    ``t < T − 2`` and 0 for the last two frames; in general the ``order``-th forward
+    difference, zero-padded at the end to ``T`` frames. HA-CM additionally maps the motion through the Poincaré
     exponential map (``hacm.md`` §1.10, B25); that changes values by under 1.5 % and is not done
     here.
 
@@ -38,24 +43,33 @@ def motion_target(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch
             ``v_patch``.
         t_patch: Frames per patch.
         v_patch: Joints per patch.
+        order: Order of the difference: 1 (velocity, the default) or higher, below ``T``.
 
     Returns:
         ``(B, T // t_patch, V // v_patch, t_patch·v_patch·C)``.
 
     Raises:
-        ValueError: If ``coords`` is not 4-D or a patch size does not divide its axis.
+        ValueError: If ``coords`` is not 4-D, a patch size does not divide its axis or
+            ``order`` is not an integer in ``[1, T - 1]``.
 
     Examples:
         >>> coords = torch.randn(2, 120, 25, 3)
         >>> motion_target(coords, t_patch=4).shape
         torch.Size([2, 30, 25, 12])
+        >>> motion_target(torch.arange(4.0).square().view(1, 4, 1, 1), 4, order=2).flatten()
+        tensor([2., 2., 0., 0.])
     """
     if coords.dim() != 4:
         raise ValueError(
             f"coords must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
             f"{tuple(coords.shape)}"
         )
-    motion = F.pad(torch.diff(coords, dim=1), (0, 0, 0, 0, 0, 1))
+    frames = int(coords.shape[1])
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order < frames:
+        raise ValueError(
+            f"order must be an integer in [1, T - 1] = [1, {frames - 1}], got {order!r}"
+        )
+    motion = F.pad(torch.diff(coords, n=order, dim=1), (0, 0, 0, 0, 0, order))
     return patchify(motion, t_patch, v_patch)
 
 

@@ -17,6 +17,7 @@ from skelmask.maskers.cross import CrossMasker
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
+from skelmask.maskers.saliency import SaliencyMasker
 from skelmask.maskers.tube import SemanticTubeMasker
 from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tokens
 
@@ -57,12 +58,21 @@ FACTORIES: dict[str, MaskerFactory] = {
         part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
         granularity="frame",
     ),
+    "saliency-hide-high": lambda ratio, _: SaliencyMasker(ratio),
+    "saliency-keep-high": lambda ratio, _: SaliencyMasker(ratio, direction="keep_high"),
     "semantic-tube": lambda ratio, joints: SemanticTubeMasker(
         ratio,
         layout=chain_layout(joints),
         part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
     ),
 }
+
+
+def guidance(masker: Masker, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Call-time inputs a masker requires besides tokens and coords."""
+    if "saliency" in masker.call_inputs:
+        return {"saliency": tokens.norm(dim=-1)}
+    return {}
 
 
 def run_masker(
@@ -80,7 +90,8 @@ def run_masker(
         generator=coords_generator,
         device=tokens.device,
     )
-    return masker(tokens, coords=coords.to(tokens.dtype), generator=generator)
+    extra = guidance(masker, tokens)
+    return masker(tokens, coords=coords.to(tokens.dtype), generator=generator, **extra)
 
 
 def assert_valid(result: MaskResult, tokens: torch.Tensor) -> None:
@@ -173,7 +184,7 @@ def test_compiles_fullgraph_without_generator(name: str) -> None:
     tokens = torch.randn(2, 6, 25, 8)
     coords = torch.randn(2, 6 * T_PATCH, 25, 3)
     compiled = torch.compile(masker, backend="eager", fullgraph=True)
-    result = compiled(tokens, coords=coords)
+    result = compiled(tokens, coords=coords, **guidance(masker, tokens))
     assert_valid(result, tokens)
 
 
