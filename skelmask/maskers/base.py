@@ -23,6 +23,13 @@ import torch
 from torch import nn
 
 from skelmask._checks import check_finite, check_mask_ratio, check_positive, check_token_grid
+from skelmask.maskers.ratio import (
+    RatioSchedule,
+    RatioSpec,
+    check_ratio_spec,
+    draw_ratio,
+    nominal_ratio,
+)
 from skelmask.sampling import (
     Direction,
     check_direction,
@@ -126,26 +133,51 @@ class Masker(nn.Module, ABC):
     read) and ``decide`` (composites).
 
     Args:
-        mask_ratio: Fraction of tokens hidden, in (0, 1). The exact count per sample is
-            ``num_hidden`` of the grid size. The attribute is checked whenever it is set, and a
-            ``mask_ratio=`` given to a call overrides it for that call.
+        mask_ratio: Fraction of tokens hidden: a number in (0, 1), a ``(low, high)`` range
+            drawn once per call (every sample of the batch hides the same count), or a
+            ``RatioSchedule`` over training steps (see ``skelmask.maskers.ratio``). The exact
+            count per sample is ``num_hidden`` of the grid size. The attribute is checked
+            whenever it is set, and a ``mask_ratio=`` given to a call overrides it for that
+            call.
 
     Raises:
-        ValueError: If ``mask_ratio`` is outside (0, 1).
+        ValueError: If a ratio is outside (0, 1) or a range has ``low > high``.
     """
 
-    def __init__(self, mask_ratio: float) -> None:
+    def __init__(self, mask_ratio: RatioSpec) -> None:
         super().__init__()
-        self._mask_ratio = check_mask_ratio(mask_ratio)
+        self._ratio_spec = check_ratio_spec(mask_ratio)
 
     @property
     def mask_ratio(self) -> float:
-        """Fraction of tokens hidden, in (0, 1)."""
-        return self._mask_ratio
+        """Fraction of tokens hidden, in (0, 1), as one number.
+
+        The fixed ratio, a range's midpoint or a schedule's current value; ``ratio_spec``
+        holds the ratio as set.
+        """
+        return nominal_ratio(self._ratio_spec)
 
     @mask_ratio.setter
-    def mask_ratio(self, value: float) -> None:
-        self._mask_ratio = self.check_ratio(value)
+    def mask_ratio(self, value: RatioSpec) -> None:
+        spec = check_ratio_spec(value)
+        if isinstance(spec, float):
+            spec = self.check_ratio(spec)
+        else:
+            self.check_ratio(nominal_ratio(spec))  # maskers with a fixed count refuse any
+        self._ratio_spec = spec
+
+    @property
+    def ratio_spec(self) -> RatioSpec:
+        """The ratio as set: a number, a ``(low, high)`` range or a ``RatioSchedule``."""
+        return self._ratio_spec
+
+    def draw_ratio(self, generator: torch.Generator | None = None) -> float:
+        """The ratio the next call would use: a range drawn once, a schedule's current value.
+
+        Under ``torch.compile`` a range cannot be drawn inside the compiled call; draw it here
+        and pass ``mask_ratio=masker.draw_ratio()`` instead.
+        """
+        return draw_ratio(self._ratio_spec, generator)
 
     def check_ratio(self, value: float) -> float:
         """Returns a ratio this masker can use, checked: a float in (0, 1).
@@ -179,7 +211,7 @@ class Masker(nn.Module, ABC):
         attention: torch.Tensor | None = None,
         root_tokens: torch.Tensor | None = None,
         saliency: torch.Tensor | None = None,
-        mask_ratio: float | None = None,
+        mask_ratio: RatioSpec | None = None,
         temperature: float | None = None,
         generator: torch.Generator | None = None,
     ) -> MaskResult:
@@ -202,7 +234,10 @@ class Masker(nn.Module, ABC):
                 ``HyperbolicHierarchyMasker``; an error for maskers that do not read it.
             saliency: Per-token saliency ``(B, Tp, Vp)`` or flat ``(B, L)`` for
                 ``SaliencyMasker``; an error for maskers that do not read it.
-            mask_ratio: Ratio for this call, overriding the masker's ``mask_ratio``.
+            mask_ratio: Ratio for this call, overriding the masker's ``mask_ratio``: a number,
+                a ``(low, high)`` range or a ``RatioSchedule``. A range (the masker's or this
+                one) is drawn once per call from ``generator`` if it is a CPU generator, else
+                from the global CPU RNG, never from the device.
             temperature: Temperature for this call, overriding a score-guided masker's own; an
                 error for maskers that draw uniformly.
             generator: Optional ``torch.Generator`` on the tokens' device for reproducible
@@ -215,7 +250,10 @@ class Masker(nn.Module, ABC):
             ValueError: On malformed tokens, an unknown grid size of flat tokens, a ratio or
                 temperature out of range, or a guidance input the masker does not read.
         """
-        ratio = None if mask_ratio is None else self.check_ratio(mask_ratio)
+        ratio = None
+        spec = self._ratio_spec if mask_ratio is None else check_ratio_spec(mask_ratio)
+        if mask_ratio is not None or isinstance(spec, (tuple, RatioSchedule)):
+            ratio = self.check_ratio(draw_ratio(spec, generator))
         if temperature is not None:
             if not self.takes_temperature:
                 raise ValueError(

@@ -14,6 +14,7 @@ import torch
 from skelmask._checks import check_positive, check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.base import MaskContext, Masker, Priority
+from skelmask.maskers.ratio import RatioSpec
 from skelmask.maskers.body_part import _check_part_map, _joint_patch_parts
 from skelmask.sampling import num_hidden_tokens
 
@@ -62,7 +63,8 @@ class SemanticTubeMasker(Masker):
     token, NTU's 25 joints in its five parts) and draws the ratio from ``U(0.5, 0.9)``.
 
     Args:
-        mask_ratio: Fraction of tokens hidden, in (0, 1).
+        mask_ratio: Fraction of tokens hidden: a number in (0, 1), a ``(low, high)`` range
+            drawn once per batch (default SLiM's ``(0.5, 0.9)``) or a ``RatioSchedule``.
         layout: Layout (or registered name) whose joints make the grid's ``Vp · v_patch`` joints.
         min_area: Smallest tube area in cells (SLiM: 4), a number > 0.
         v_patch: Joints per joint patch; every patch's joints must lie in one part (or none).
@@ -85,7 +87,7 @@ class SemanticTubeMasker(Masker):
 
     def __init__(
         self,
-        mask_ratio: float = 0.7,
+        mask_ratio: RatioSpec = (0.5, 0.9),
         *,
         layout: str | SkeletonLayout = "nturgb+d",
         min_area: float = 4.0,
