@@ -14,8 +14,8 @@ import torch
 from skelmask._checks import check_positive, check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.base import MaskContext, Masker, Priority
-from skelmask.maskers.ratio import RatioSpec
 from skelmask.maskers.body_part import _check_part_map, _joint_patch_parts
+from skelmask.maskers.ratio import RatioSpec
 from skelmask.sampling import num_hidden_tokens
 
 __all__ = ["SemanticTubeMasker"]

@@ -77,9 +77,11 @@ def test_a_range_is_drawn_once_per_batch_and_covers_its_span() -> None:
         per_sample = result.mask.sum(dim=1)
         assert (per_sample == result.num_hidden).all()  # one exact count for the batch
         counts.append(result.num_hidden)
-    assert min(counts) >= 50 and max(counts) <= 90
+    assert min(counts) >= 50
+    assert max(counts) <= 90
     # A uniform draw over 41 counts: 300 draws reach both ends' neighbourhoods.
-    assert min(counts) <= 52 and max(counts) >= 88
+    assert min(counts) <= 52
+    assert max(counts) >= 88
 
 
 def test_a_range_draw_is_reproducible_with_a_generator_or_the_global_seed() -> None:
@@ -129,7 +131,9 @@ def test_cross_masker_with_a_range_hides_an_exact_varying_count() -> None:
         result = masker(torch.zeros(3, 10, 10, 1), generator=generator)
         assert (result.mask.sum(dim=1) == result.num_hidden).all()
         counts.add(result.num_hidden)
-    assert len(counts) > 5 and min(counts) >= 50 and max(counts) <= 90
+    assert len(counts) > 5
+    assert min(counts) >= 50
+    assert max(counts) <= 90
 
 
 def test_nominal_ratio_of_each_form() -> None:
