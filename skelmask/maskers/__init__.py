@@ -16,6 +16,8 @@ from skelmask.maskers.cross import CrossMasker, Partition, PartitionFn, Partitio
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import Granularity, RandomMasker
+from skelmask.maskers.ratio import RatioSchedule, RatioSpec
+from skelmask.maskers.saliency import SaliencyMasker
 from skelmask.maskers.skelemix import SkeleMix, SkeleMixResult, mask_pool
 from skelmask.maskers.tube import SemanticTubeMasker
 
@@ -35,7 +37,10 @@ __all__ = [
     "PartitionName",
     "Priority",
     "RandomMasker",
+    "RatioSchedule",
+    "RatioSpec",
     "Region",
+    "SaliencyMasker",
     "ScoreGuidedMasker",
     "SemanticTubeMasker",
     "SkeleMix",
