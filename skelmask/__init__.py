@@ -37,6 +37,7 @@ from skelmask.losses import (
 from skelmask.maskers import (
     BodyPartMasker,
     CrossMasker,
+    DegreeMotionMasker,
     GlobalAttentionMasker,
     HyperbolicHierarchyMasker,
     MaskContext,
@@ -50,6 +51,7 @@ from skelmask.maskers import (
     SemanticTubeMasker,
     SkeleMix,
     SkeleMixResult,
+    degree_motion_views,
     mask_pool,
 )
 from skelmask.models import (
@@ -110,6 +112,7 @@ __all__ = [
     "CheckpointError",
     "CrossContrastLoss",
     "CrossMasker",
+    "DegreeMotionMasker",
     "DistributedContext",
     "EvalResult",
     "FinetuneConfig",
@@ -152,6 +155,7 @@ __all__ = [
     "cleanup_distributed",
     "coordinate_target",
     "create_mae",
+    "degree_motion_views",
     "distributed",
     "encoder_state_from_mae",
     "expand_mask",

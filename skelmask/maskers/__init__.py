@@ -13,6 +13,7 @@ from skelmask.maskers.base import (
 )
 from skelmask.maskers.body_part import BodyPartMasker, PartDraw
 from skelmask.maskers.cross import CrossMasker, Partition, PartitionFn, PartitionName
+from skelmask.maskers.degree import DegreeMotionMasker, DegreeMotionView, degree_motion_views
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import Granularity, RandomMasker
@@ -24,6 +25,8 @@ from skelmask.maskers.tube import SemanticTubeMasker
 __all__ = [
     "BodyPartMasker",
     "CrossMasker",
+    "DegreeMotionMasker",
+    "DegreeMotionView",
     "GlobalAttentionMasker",
     "Granularity",
     "HyperbolicHierarchyMasker",
@@ -45,5 +48,6 @@ __all__ = [
     "SemanticTubeMasker",
     "SkeleMix",
     "SkeleMixResult",
+    "degree_motion_views",
     "mask_pool",
 ]

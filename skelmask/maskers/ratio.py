@@ -55,7 +55,7 @@ class RatioSchedule:
         >>> schedule.value(), schedule.value(50), schedule.value(1000)
         (0.5, 0.7, 0.9)
         >>> schedule.step(25)
-        ... round(schedule.value(), 6)
+        >>> round(schedule.value(), 6)
         0.6
     """
 

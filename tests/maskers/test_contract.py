@@ -14,6 +14,7 @@ from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import Masker
 from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.maskers.cross import CrossMasker
+from skelmask.maskers.degree import DegreeMotionMasker
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
@@ -57,6 +58,12 @@ FACTORIES: dict[str, MaskerFactory] = {
         layout=chain_layout(joints),
         part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
         granularity="frame",
+    ),
+    "degree-hub-still": lambda ratio, joints: DegreeMotionMasker(
+        "hub_still", ratio, layout=chain_layout(joints), t_patch=T_PATCH
+    ),
+    "degree-limb-moving": lambda ratio, joints: DegreeMotionMasker(
+        "limb_moving", ratio, layout=chain_layout(joints), t_patch=T_PATCH
     ),
     "saliency-hide-high": lambda ratio, _: SaliencyMasker(ratio),
     "saliency-keep-high": lambda ratio, _: SaliencyMasker(ratio, direction="keep_high"),
