@@ -65,7 +65,8 @@ def motion_target(
             f"{tuple(coords.shape)}"
         )
     frames = int(coords.shape[1])
-    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order < frames:
+    given: object = order  # checked at run time, whatever the annotation says
+    if isinstance(given, bool) or not isinstance(given, int) or not 1 <= given < frames:
         raise ValueError(
             f"order must be an integer in [1, T - 1] = [1, {frames - 1}], got {order!r}"
         )
@@ -151,9 +152,19 @@ class MaskedReconstructionLoss(nn.Module):
         - HA-CM: Yin & Cao, "Spatial Hierarchy and Temporal Attention Guided Cross Masking for
           Self-supervised Skeleton-based Action Recognition", arXiv:2409.17951, 2024.
 
+    **Motion-energy weighting** (``motion_weighted=True``, AMR, CVPR 2026): each hidden
+    token's error is weighted by its motion energy ``e_l = mean_P y_l²`` of the *raw* target
+    (before per-patch normalisation; for ``motion_target`` the mean squared velocity),
+    normalised by the mean energy of the sample's hidden tokens:
+    ``w_l = (e_l + eps) / (mean_{hidden l'} e_l' + eps)``, so the weights of a sample's hidden
+    tokens average 1 and the loss keeps its scale;
+    ``loss = Σ_l mask_l · w_l · err_l / Σ_l mask_l``. A motionless sample gets weights 1. The
+    weights are constants (no gradient flows through the target).
+
     Attributes:
         normalize_target: Whether to normalise the target per patch. Default True.
-        eps: Added to the per-patch variance. Default 1e-6 (MAMP, HA-CM).
+        eps: Added to the per-patch variance and to the energies. Default 1e-6 (MAMP, HA-CM).
+        motion_weighted: Whether to weight hidden tokens by motion energy. Default False.
 
     Raises:
         ValueError: If ``eps`` is not a finite number > 0.
@@ -168,14 +179,20 @@ class MaskedReconstructionLoss(nn.Module):
         torch.Size([])
     """
 
-    def __init__(self, normalize_target: bool = True, eps: float = 1e-6) -> None:
+    def __init__(
+        self, normalize_target: bool = True, eps: float = 1e-6, motion_weighted: bool = False
+    ) -> None:
         super().__init__()
         self.normalize_target = bool(normalize_target)
         self.eps = check_positive(eps, "eps")
+        self.motion_weighted = bool(motion_weighted)
 
     def extra_repr(self) -> str:
         """The constructor options, shown by ``repr``."""
-        return f"normalize_target={self.normalize_target}, eps={self.eps}"
+        return (
+            f"normalize_target={self.normalize_target}, eps={self.eps}, "
+            f"motion_weighted={self.motion_weighted}"
+        )
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Computes the loss.
@@ -214,9 +231,17 @@ class MaskedReconstructionLoss(nn.Module):
                 f"with Tp·Vp = L, got {tuple(mask.shape)}"
             )
         target_flat = target_flat.float()
+        weight = None
+        if self.motion_weighted:
+            energy = target_flat.detach().square().mean(dim=-1)  # (B, L)
+            hidden_count = mask_flat.sum(dim=1, keepdim=True).clamp_min(1).to(energy.dtype)
+            mean_energy = torch.where(mask_flat, energy, 0.0).sum(dim=1, keepdim=True)
+            weight = (energy + self.eps) / (mean_energy / hidden_count + self.eps)
         if self.normalize_target:
             target_flat = normalize_patches(target_flat, self.eps)
         per_token = (pred_flat.float() - target_flat).square().mean(dim=-1)
+        if weight is not None:
+            per_token = per_token * weight
         # where, not a product: a non-finite prediction at a visible token must not leak in.
         hidden_error = torch.where(mask_flat, per_token, 0.0)
         return hidden_error.sum() / mask_flat.sum().clamp_min(1).to(per_token.dtype)

@@ -16,7 +16,7 @@ from typing import Literal, TypeAlias
 
 import torch
 
-from skelmask._checks import check_mask_ratio
+from skelmask._checks import check_mask_ratio, check_positive_int
 
 __all__ = [
     "RatioSchedule",
@@ -62,8 +62,7 @@ class RatioSchedule:
     def __init__(self, start: float, end: float, steps: int, shape: RatioShape = "linear") -> None:
         self.start = check_mask_ratio(start, "start")
         self.end = check_mask_ratio(end, "end")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        check_positive_int(steps, "steps")
         if shape not in _SHAPES:
             raise ValueError(f"shape must be one of {list(_SHAPES)}, got {shape!r}")
         self.steps = steps
@@ -78,8 +77,8 @@ class RatioSchedule:
         """
         if step is None:
             step = self.current_step
-        elif isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step must be a non-negative integer, got {step!r}")
+        else:
+            _check_non_negative_int(step, "step")
         progress = min(step, self.steps) / self.steps
         if self.shape == "cosine":
             progress = (1.0 - math.cos(math.pi * progress)) / 2.0
@@ -87,8 +86,7 @@ class RatioSchedule:
 
     def step(self, count: int = 1) -> None:
         """Advances the schedule by ``count`` training steps."""
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(f"count must be a non-negative integer, got {count!r}")
+        _check_non_negative_int(count, "count")
         self.current_step += count
 
     def state_dict(self) -> dict[str, int]:
@@ -97,10 +95,7 @@ class RatioSchedule:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         """Restores the position saved by ``state_dict``."""
-        step = state["current_step"]
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"current_step must be a non-negative integer, got {step!r}")
-        self.current_step = step
+        self.current_step = _check_non_negative_int(state["current_step"], "current_step")
 
     def __repr__(self) -> str:
         return (
@@ -174,3 +169,10 @@ def draw_ratio(
     else:
         uniform = float(torch.rand(()))
     return spec[0] + (spec[1] - spec[0]) * uniform
+
+
+def _check_non_negative_int(value: object, name: str) -> int:
+    """Returns ``value`` after checking that it is an integer ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value

@@ -30,3 +30,35 @@ def test_second_order_is_the_difference_of_first_order_before_padding() -> None:
 def test_bad_order_is_a_clear_error(order: object) -> None:
     with pytest.raises(ValueError, match=r"order must be an integer in \[1, T - 1\] = \[1, 7\]"):
         motion_target(torch.zeros(1, 8, 2, 3), t_patch=2, order=order)  # type: ignore[arg-type]
+
+
+def test_motion_weighted_loss_matches_a_hand_computed_reference() -> None:
+    from skelmask.losses.reconstruction import MaskedReconstructionLoss
+
+    # One sample, three tokens of P = 2; tokens 0 and 2 hidden.
+    target = torch.tensor([[[1.0, 1.0], [5.0, 5.0], [3.0, 1.0]]])
+    pred = torch.tensor([[[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]]])
+    mask = torch.tensor([[True, False, True]])
+    loss = MaskedReconstructionLoss(normalize_target=False, motion_weighted=True, eps=1e-6)
+    # energies: 1, 25, 5; hidden mean (1 + 5) / 2 = 3; weights (1+ε)/(3+ε), (5+ε)/(3+ε)
+    # errors: mean((1, 0)^2) = 0.5, mean((2, 0)^2) = 2
+    eps = 1e-6
+    expected = (0.5 * (1 + eps) / (3 + eps) + 2.0 * (5 + eps) / (3 + eps)) / 2
+    assert float(loss(pred, target, mask)) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_motion_weighted_loss_is_finite_for_still_and_huge_motion(dtype: torch.dtype) -> None:
+    from skelmask.losses.reconstruction import MaskedReconstructionLoss
+
+    loss = MaskedReconstructionLoss(motion_weighted=True)
+    mask = torch.rand(2, 12, generator=torch.Generator().manual_seed(0)) < 0.5
+    mask[:, 0] = True
+    still = torch.zeros(2, 12, 6, dtype=dtype)
+    huge = torch.full((2, 12, 6), 6e4, dtype=dtype)
+    huge[:, ::2] = 0
+    pred = torch.randn(2, 12, 6).to(dtype)
+    for target in (still, huge):
+        value = loss(pred, target, mask)
+        assert value.dtype == torch.float32
+        assert torch.isfinite(value)
