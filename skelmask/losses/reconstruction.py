@@ -20,6 +20,7 @@ from skelmask.tokens import patchify
 __all__ = [
     "MaskedReconstructionLoss",
     "coordinate_target",
+    "motion_energy_weights",
     "motion_target",
     "normalize_patches",
 ]
@@ -159,7 +160,10 @@ class MaskedReconstructionLoss(nn.Module):
     ``w_l = (e_l + eps) / (mean_{hidden l'} e_l' + eps)``, so the weights of a sample's hidden
     tokens average 1 and the loss keeps its scale;
     ``loss = Σ_l mask_l · w_l · err_l / Σ_l mask_l``. A motionless sample gets weights 1. The
-    weights are constants (no gradient flows through the target).
+    weights are constants (no gradient flows through the target); ``motion_energy_weights``
+    returns them. AMR focuses each large patch's reconstruction on its high-motion part with a
+    guidance module; this per-token weighting is skelmask's simpler reading of that idea
+    (``docs/maskers/schedules.md``).
 
     Attributes:
         normalize_target: Whether to normalise the target per patch. Default True.
@@ -218,25 +222,9 @@ class MaskedReconstructionLoss(nn.Module):
                 f"{tuple(pred.shape)} → {tuple(pred_flat.shape)} and target "
                 f"{tuple(target.shape)} → {tuple(target_flat.shape)}"
             )
-        batch, num_tokens, _ = pred_flat.shape
-        if mask.dtype != torch.bool:
-            raise ValueError(
-                f"mask must be a bool tensor (True = hidden), got dtype {mask.dtype}; "
-                "convert a 0/1 MAE mask with mask.bool()"
-            )
-        mask_flat = mask.flatten(1) if mask.dim() == 3 else mask
-        if tuple(mask_flat.shape) != (batch, num_tokens):
-            raise ValueError(
-                f"mask must have shape (B, L) = ({batch}, {num_tokens}) or a (B, Tp, Vp) grid "
-                f"with Tp·Vp = L, got {tuple(mask.shape)}"
-            )
+        mask_flat = _flat_mask(mask, pred_flat.shape[:2])
         target_flat = target_flat.float()
-        weight = None
-        if self.motion_weighted:
-            energy = target_flat.detach().square().mean(dim=-1)  # (B, L)
-            hidden_count = mask_flat.sum(dim=1, keepdim=True).clamp_min(1).to(energy.dtype)
-            mean_energy = torch.where(mask_flat, energy, 0.0).sum(dim=1, keepdim=True)
-            weight = (energy + self.eps) / (mean_energy / hidden_count + self.eps)
+        weight = _motion_weights(target_flat, mask_flat, self.eps) if self.motion_weighted else None
         if self.normalize_target:
             target_flat = normalize_patches(target_flat, self.eps)
         per_token = (pred_flat.float() - target_flat).square().mean(dim=-1)
@@ -245,6 +233,65 @@ class MaskedReconstructionLoss(nn.Module):
         # where, not a product: a non-finite prediction at a visible token must not leak in.
         hidden_error = torch.where(mask_flat, per_token, 0.0)
         return hidden_error.sum() / mask_flat.sum().clamp_min(1).to(per_token.dtype)
+
+
+def motion_energy_weights(
+    target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6
+) -> torch.Tensor:
+    """AMR's motion-energy weight of every token, as ``MaskedReconstructionLoss`` applies it.
+
+    ``e_l = mean_P y_l²`` is token ``l``'s energy in the raw ``target`` (for ``motion_target``,
+    the mean squared velocity of its patch) and
+    ``w_l = (e_l + eps) / (mean_{hidden l'} e_l' + eps)``, the mean taken over the sample's
+    hidden tokens, so that the weights of a sample's hidden tokens average 1. A sample with no
+    motion gets weights 1.
+
+    Args:
+        target: Raw (not per-patch normalised) target ``(B, L, P)`` or ``(B, Tp, Vp, P)``.
+        mask: Bool ``(B, L)`` or ``(B, Tp, Vp)``; True where the token is hidden.
+        eps: Added to every energy (> 0).
+
+    Returns:
+        Float32 ``(B, L)`` weights, detached; visible tokens get theirs too (the loss ignores
+        them).
+
+    Raises:
+        ValueError: If ``mask`` is not bool or does not match ``target``'s tokens, or ``eps``
+            is not a finite number > 0.
+
+    Examples:
+        >>> target = torch.tensor([[[1.0, 1.0], [5.0, 5.0], [3.0, 1.0]]])  # energies 1, 25, 5
+        >>> motion_energy_weights(target, torch.tensor([[True, False, True]]), eps=1e-12)
+        tensor([[0.3333, 8.3333, 1.6667]])
+    """
+    check_positive(eps, "eps")
+    target_flat = _flatten_tokens(target, "target")
+    return _motion_weights(target_flat.float(), _flat_mask(mask, target_flat.shape[:2]), eps)
+
+
+def _motion_weights(target: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
+    """Weights of ``motion_energy_weights`` for float32 ``(B, L, P)`` and bool ``(B, L)``."""
+    energy = target.detach().square().mean(dim=-1)  # (B, L)
+    hidden_count = mask.sum(dim=1, keepdim=True).clamp_min(1).to(energy.dtype)
+    mean_energy = torch.where(mask, energy, 0.0).sum(dim=1, keepdim=True) / hidden_count
+    return (energy + eps) / (mean_energy + eps)
+
+
+def _flat_mask(mask: torch.Tensor, tokens: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """A bool ``(B, L)`` or ``(B, Tp, Vp)`` mask as ``(B, L)``, checked against ``tokens``."""
+    batch, num_tokens = (int(size) for size in tokens)
+    if mask.dtype != torch.bool:
+        raise ValueError(
+            f"mask must be a bool tensor (True = hidden), got dtype {mask.dtype}; "
+            "convert a 0/1 MAE mask with mask.bool()"
+        )
+    mask_flat = mask.flatten(1) if mask.dim() == 3 else mask
+    if tuple(mask_flat.shape) != (batch, num_tokens):
+        raise ValueError(
+            f"mask must have shape (B, L) = ({batch}, {num_tokens}) or a (B, Tp, Vp) grid "
+            f"with Tp·Vp = L, got {tuple(mask.shape)}"
+        )
+    return mask_flat
 
 
 def _flatten_tokens(tokens: torch.Tensor, name: str) -> torch.Tensor:

@@ -62,3 +62,33 @@ def test_motion_weighted_loss_is_finite_for_still_and_huge_motion(dtype: torch.d
         value = loss(pred, target, mask)
         assert value.dtype == torch.float32
         assert torch.isfinite(value)
+
+
+def test_motion_energy_weights_are_the_loss_weights_and_average_one_over_hidden_tokens() -> None:
+    from skelmask.losses.reconstruction import MaskedReconstructionLoss, motion_energy_weights
+
+    generator = torch.Generator().manual_seed(0)
+    target = torch.randn(3, 4, 5, 6, generator=generator)  # (B, Tp, Vp, P) grid
+    mask = torch.rand(3, 20, generator=generator) < 0.6
+    mask[:, 0] = True
+    weights = motion_energy_weights(target, mask.view(3, 4, 5))
+    assert weights.shape == (3, 20)
+    assert weights.dtype == torch.float32
+    hidden_mean = (weights * mask).sum(dim=1) / mask.sum(dim=1)
+    torch.testing.assert_close(hidden_mean, torch.ones(3))
+    # The loss applies exactly these weights: with pred = 0 and no normalisation, the per-token
+    # error is the energy itself.
+    flat = target.flatten(1, 2)
+    energy = flat.square().mean(dim=-1)
+    expected = (weights * energy * mask).sum() / mask.sum()
+    loss = MaskedReconstructionLoss(normalize_target=False, motion_weighted=True)
+    torch.testing.assert_close(loss(torch.zeros_like(flat), target, mask), expected)
+
+
+def test_motion_energy_weights_reject_a_mask_that_does_not_fit() -> None:
+    from skelmask.losses.reconstruction import motion_energy_weights
+
+    with pytest.raises(ValueError, match="mask must be a bool tensor"):
+        motion_energy_weights(torch.zeros(1, 4, 2), torch.ones(1, 4))
+    with pytest.raises(ValueError, match=r"mask must have shape \(B, L\) = \(1, 4\)"):
+        motion_energy_weights(torch.zeros(1, 4, 2), torch.ones(1, 5, dtype=torch.bool))
