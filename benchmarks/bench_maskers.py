@@ -9,8 +9,9 @@ Configuration (NTU-60, MAMP): T = 120 frames, V = 25 joints (``nturgb+d``), temp
     ``create_mae(preset, ...)`` at the same configuration and batch,
 
 with each masker's preset: RandomMasker → ``mae``, MotionAwareMasker → ``mamp``, the HA-CM
-maskers → ``hacm``, contributed maskers (BodyPartMasker, SkeleMix, when present) → ``mae``. The
-target is a share ≤ 5 %.
+maskers → ``hacm``, the 2025–26 maskers (SemanticTubeMasker, DegreeMotionMasker, SaliencyMasker)
+and the contributed ones (BodyPartMasker, SkeleMix, when present) → ``mae``. SaliencyMasker gets a
+saliency map made beforehand, so its time excludes computing one. The target is a share ≤ 5 %.
 
 Run ``python benchmarks/bench_maskers.py --help`` for the options.
 """

@@ -23,11 +23,14 @@ from torch import nn
 from skelmask.layouts import SkeletonLayout, get_layout, list_layouts
 from skelmask.maskers import (
     CrossMasker,
+    DegreeMotionMasker,
     GlobalAttentionMasker,
     HyperbolicHierarchyMasker,
     Masker,
     MotionAwareMasker,
     RandomMasker,
+    SaliencyMasker,
+    SemanticTubeMasker,
 )
 from skelmask.models import create_mae
 from skelmask.models.mae import SkeletonMAE
@@ -153,13 +156,18 @@ def masker_inputs(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Token grids ``(B, Tp, V, D)`` and coordinates ``(B, T, V, 3)``, float32.
 
+    The tokens have unit root-mean-square norm, of the order of an embedding at initialisation
+    (``randn`` tokens of norm ``sqrt(D)`` would all lie beyond ``HyperbolicHierarchyMasker``'s
+    clip radius, a case it warns about).
+
     Returns:
         ``NUM_INPUT_SETS`` pairs ``(tokens, coords)``.
     """
     generator = torch.Generator().manual_seed(seed)
     pairs = []
     for _ in range(NUM_INPUT_SETS):
-        tokens = torch.randn(batch_size, frames // t_patch, joints, width, generator=generator)
+        shape = (batch_size, frames // t_patch, joints, width)
+        tokens = torch.randn(shape, generator=generator) / width**0.5
         coords = (torch.randn(batch_size, frames, joints, 3, generator=generator) * 0.02).cumsum(1)
         pairs.append((tokens.to(device), coords.to(device)))
     return pairs
@@ -168,7 +176,12 @@ def masker_inputs(
 def core_maskers(
     layout: SkeletonLayout, *, t_patch: int, mask_ratio: float = 0.9
 ) -> list[MaskerCase]:
-    """The library's maskers in their presets' configurations."""
+    """The library's maskers: the presets' in their configurations, then the 2025–26 ones.
+
+    The 2025–26 maskers (SLiM's tubes, ASMa's degree/motion view, MaskSem's saliency) are
+    measured against the plain ``mae`` step, the model ``create_mae("mae", masker=...)`` builds
+    around them.
+    """
     return [
         MaskerCase("RandomMasker", RandomMasker(mask_ratio), "mae", True),
         MaskerCase(
@@ -189,6 +202,16 @@ def core_maskers(
             "hacm",
             True,
         ),
+        MaskerCase(
+            "SemanticTubeMasker", SemanticTubeMasker(mask_ratio, layout=layout), "mae", True
+        ),
+        MaskerCase(
+            "DegreeMotionMasker",
+            DegreeMotionMasker("hub_still", mask_ratio, layout=layout, t_patch=t_patch),
+            "mae",
+            True,
+        ),
+        MaskerCase("SaliencyMasker", SaliencyMasker(mask_ratio), "mae", True),
     ]
 
 
@@ -234,17 +257,27 @@ def masker_call(
 ) -> Callable[[], object]:
     """One masking decision per call, cycling through ``inputs``.
 
-    A masker that follows the masker contract gets ``(tokens, coords=coords)``; one that does
-    not (SkeleMix mixes whole clips) gets the clips as ``(N, C, T, V, M)``.
+    A masker that follows the masker contract gets ``(tokens, coords=coords)``, and one that
+    reads ``saliency=`` also a map made beforehand (the tokens' norms), so that the time is the
+    masker's alone and not that of computing the map (MaskSem's Grad-CAM costs a backward
+    pass). One that does not follow the contract (SkeleMix mixes whole clips) gets the clips as
+    ``(N, C, T, V, M)``.
     """
     masker = case.masker.to(inputs[0][0].device)
     if case.follows_contract:
-        pairs = itertools.cycle(inputs)
+        reads_saliency = isinstance(masker, Masker) and "saliency" in masker.call_inputs
+        guided = []
+        for tokens, coords in inputs:
+            guidance = {"coords": coords}
+            if reads_saliency:
+                guidance["saliency"] = tokens.norm(dim=-1)  # (B, Tp, V)
+            guided.append((tokens, guidance))
+        calls = itertools.cycle(guided)
 
         def call() -> object:
-            tokens, coords = next(pairs)
+            tokens, guidance = next(calls)
             with torch.no_grad():
-                return masker(tokens, coords=coords)
+                return masker(tokens, **guidance)
 
         return call
     clips = itertools.cycle(

@@ -38,6 +38,8 @@ CORE_MASKERS = [
     "GlobalAttentionMasker",
     "CrossMasker.hacm",
 ]
+# The 2025–26 maskers, measured after the presets' against the plain "mae" step.
+NEW_MASKERS = ["SemanticTubeMasker", "DegreeMotionMasker", "SaliencyMasker"]
 MEASUREMENT_KEYS = {"median_ms", "iqr_ms", "repeats", "peak_mib", "peak_total_mib", "warmup_s"}
 ENVIRONMENT_KEYS = {"torch", "cuda", "python", "platform", "device", "device_name", "threads"}
 
@@ -105,7 +107,7 @@ def test_bench_maskers_tiny(
     assert set(written["environment"]) >= ENVIRONMENT_KEYS
     assert written["environment"]["threads"] == 1
     names = [row["masker"] for row in written["results"]]
-    assert names[: len(CORE_MASKERS)] == CORE_MASKERS
+    assert names[: len(CORE_MASKERS) + len(NEW_MASKERS)] == CORE_MASKERS + NEW_MASKERS
     per_batch = len(names) // 2
     assert len(names) == 2 * per_batch
     assert [row["clips"] for row in written["results"]] == [2] * per_batch + [3] * per_batch
@@ -262,7 +264,9 @@ def test_bench_scaling_tiny(
     assert by_point[("frames", 12)]["tokens"] == 3 * 25
     for row in written["results"]:
         assert set(row["step"]) >= MEASUREMENT_KEYS
-        assert list(row["maskers"])[: len(CORE_MASKERS)] == CORE_MASKERS
+        assert list(row["maskers"])[: len(CORE_MASKERS) + len(NEW_MASKERS)] == (
+            CORE_MASKERS + NEW_MASKERS
+        )
     frames, joints, batch = tables(out)
     assert frames[0][:3] == ["frames", "tokens L", "step ms"]
     assert [line[0] for line in frames[1:]] == ["8", "12"]

@@ -6,7 +6,9 @@ Run from the repository root (needs the ``viz`` extra):
 
 For every token masker and SkeleMix it writes ``<out>/maskers/<name>.png``: one skeleton frame with its hidden joints marked, the clip's
 ``Tp × V`` mask and, where the masker samples from scores, its sampling weights. It also writes
-``<out>/maskers/cross.gif``, a two-hand wave under the HA-CM cross mask.
+``<out>/maskers/cross.gif``, a two-hand wave under the HA-CM cross mask; ``degree-motion.png``,
+ASMa's two complementary views; and ``schedules.png``, masks at the two ends of a ratio
+schedule with AMR's motion-energy weights of the hidden tokens.
 
 The clips are 32 frames resampled from the whole sequence, cut into tokens of 4 frames × 1 joint
 and embedded by a small, randomly initialised ``SkeletonEncoder`` (the state at the start of
@@ -16,6 +18,7 @@ pretraining). Every random draw is seeded, so the pictures are reproducible.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,14 +28,19 @@ import torch
 from skelmask.data import crop_and_resize, load_msr_action3d
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.layouts import SkeletonLayout, get_layout
+from skelmask.losses import motion_energy_weights, motion_target
 from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import Masker, ScoreGuidedMasker
 from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.maskers.cross import CrossMasker
+from skelmask.maskers.degree import degree_motion_views
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
+from skelmask.maskers.ratio import RatioSchedule
+from skelmask.maskers.saliency import SaliencyMasker
 from skelmask.maskers.skelemix import SkeleMix
+from skelmask.maskers.tube import SemanticTubeMasker
 from skelmask.models import SkeletonEncoder
 from skelmask.tokens import MaskResult, expand_mask
 from skelmask.viz import animate_sequence, plot_mask, plot_skeleton
@@ -42,6 +50,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FRAMES, T_PATCH, WIDTH, MASK_RATIO, SEED = 32, 4, 64, 0.75, 0
+# Tubes and ASMa's two views show their shape best when half of the grid is hidden.
+HALF_RATIO = 0.5
+SCHEDULE = RatioSchedule(0.5, 0.9, steps=1000, shape="cosine")
 WAVE, TWO_HAND_WAVE = "a01_s01_e01", "a11_s01_e01"
 ACTION_NAMES = {WAVE: "high arm wave", TWO_HAND_WAVE: "two hand wave"}
 LAYOUT = "msr-action3d"
@@ -92,7 +103,7 @@ def hyperbolic(layout: SkeletonLayout) -> HyperbolicHierarchyMasker:
 
 
 def build_maskers(layout: SkeletonLayout) -> dict[str, Masker]:
-    """Every token masker at ``MASK_RATIO`` (body parts: two parts per time patch)."""
+    """Every token masker at ``MASK_RATIO`` (body parts: two parts per time patch; tubes: half)."""
     return {
         "random": RandomMasker(MASK_RATIO),
         "motion-aware": MotionAwareMasker(MASK_RATIO, t_patch=T_PATCH),
@@ -100,7 +111,19 @@ def build_maskers(layout: SkeletonLayout) -> dict[str, Masker]:
         "global-attention": GlobalAttentionMasker(MASK_RATIO),
         "cross": CrossMasker.hacm(hyperbolic(layout), mask_ratio=MASK_RATIO),
         "body-part": BodyPartMasker(num_parts=2, layout=layout, draw_per="time_patch"),
+        "tube": SemanticTubeMasker(HALF_RATIO, layout=layout),
+        "saliency": SaliencyMasker(MASK_RATIO),
     }
+
+
+def relative_speed(coords: torch.Tensor, layout: SkeletonLayout) -> torch.Tensor:
+    """Per-token speed relative to the layout's centre joint ``(B, Tp, V)``, a stand-in saliency.
+
+    MaskSem's saliency is a Grad-CAM map computed on relative motion, which needs a trained
+    network; this draws the relative motion itself, so the picture shows the mechanics.
+    """
+    relative = coords - coords[:, :, layout.center : layout.center + 1]
+    return motion_target(relative, T_PATCH).norm(dim=-1)
 
 
 def weights_title(masker: Masker) -> str:
@@ -130,8 +153,9 @@ def masker_figure(
     weights_label: str,
     mask_title: str = "token mask",
     mask_labels: tuple[str, str] = ("visible", "hidden"),
+    more: Sequence[tuple[torch.Tensor, str]] = (),
 ) -> Figure:
-    """Skeleton frame | token mask | sampling weights, for one clip ``(T, V, 3)``.
+    """Skeleton frame | token mask | sampling weights | more panels, for one clip ``(T, V, 3)``.
 
     Args:
         coords: ``(T, V, 3)`` clip.
@@ -142,6 +166,7 @@ def masker_figure(
         weights_label: Title of the weights panel.
         mask_title: Title of the mask panel.
         mask_labels: Colour-bar names of visible and hidden tokens.
+        more: Further ``(Tp, V)`` grids (bool masks or values), each with its title.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
@@ -151,7 +176,10 @@ def masker_figure(
     time_patches, joints = grid_mask.shape
     frame_hidden = expand_mask(grid_mask.reshape(1, -1), (time_patches, joints), T_PATCH)[0]
     panels = 3 if weights is not None else 2
-    figure = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    panels += len(more)
+    # Wider for more than three panels; three or fewer keep the common size.
+    figsize = (FIGSIZE[0] * max(panels, 3) / 3, FIGSIZE[1])
+    figure = Figure(figsize=figsize, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     grid = figure.add_gridspec(1, panels, width_ratios=[1.4] + [1.2] * (panels - 1))
     skeleton_axes: Axes = figure.add_subplot(grid[0])
@@ -164,8 +192,9 @@ def masker_figure(
     )
     heat_maps: list[Axes] = [figure.add_subplot(grid[i]) for i in range(1, panels)]
     plot_mask(grid_mask, layout=layout, ax=heat_maps[0], title=mask_title, labels=mask_labels)
-    if weights is not None:
-        plot_mask(weights, layout=layout, ax=heat_maps[1], title=weights_label)
+    extra = ([(weights, weights_label)] if weights is not None else []) + list(more)
+    for axes, (values, label) in zip(heat_maps[1:], extra, strict=True):
+        plot_mask(values, layout=layout, ax=axes, title=label)
     for axes in heat_maps:
         # Frames the time patch of the frame drawn on the left.
         axes.axvspan(patch - 0.5, patch + 0.5, fill=False, edgecolor="#d62728", linewidth=2)
@@ -178,8 +207,9 @@ def draw_maskers(clip: torch.Tensor, layout: SkeletonLayout, out: Path) -> list[
     tokens = embed(clip)
     written = []
     for name, masker in build_maskers(layout).items():
+        guidance = {"saliency": relative_speed(clip, layout)} if name == "saliency" else {}
         result: MaskResult = masker(
-            tokens, coords=clip, generator=torch.Generator().manual_seed(SEED)
+            tokens, coords=clip, generator=torch.Generator().manual_seed(SEED), **guidance
         )
         weights = None if result.probs is None else result.probs[0].reshape(result.grid_size)
         figure = masker_figure(
@@ -197,6 +227,64 @@ def draw_maskers(clip: torch.Tensor, layout: SkeletonLayout, out: Path) -> list[
         figure.savefig(path)
         written.append(path)
     return written
+
+
+def draw_degree_motion(clip: torch.Tensor, layout: SkeletonLayout, out: Path) -> Path:
+    """ASMa's two views of the wave: hubs in still time patches, limbs in moving ones."""
+    hub, limb = degree_motion_views(
+        embed(clip),
+        clip,
+        mask_ratio=HALF_RATIO,
+        layout=layout,
+        t_patch=T_PATCH,
+        generator=torch.Generator().manual_seed(SEED),
+    )
+    figure = masker_figure(
+        clip[0],
+        hub.grid_mask[0],
+        limb.grid_mask[0],
+        layout=layout,
+        title=(
+            f"degree_motion_views — {WAVE} ({ACTION_NAMES[WAVE]}): the views hide "
+            f"{hub.num_hidden} and {limb.num_hidden} of {hub.mask.shape[1]} tokens, "
+            "complementary"
+        ),
+        weights_label='"limb_moving" view',
+        mask_title='"hub_still" view',
+    )
+    path = out / "degree-motion.png"
+    figure.savefig(path)
+    return path
+
+
+def draw_schedules(clip: torch.Tensor, layout: SkeletonLayout, out: Path) -> Path:
+    """Masks at the start and end of a ratio ramp, and AMR's weights of the hidden tokens."""
+    tokens = embed(clip)
+    masker = RandomMasker(SCHEDULE)
+    masks = []
+    for step in (0, SCHEDULE.steps):
+        ratio = SCHEDULE.value(step)
+        result = masker(tokens, mask_ratio=ratio, generator=torch.Generator().manual_seed(SEED))
+        masks.append((result.grid_mask[0], f"step {step}: ratio {ratio:.2f}"))
+    (first, first_title), (last, last_title) = masks
+    target = motion_target(clip, T_PATCH)  # (1, Tp, V, P), before per-patch normalisation
+    weights = motion_energy_weights(target, last.unsqueeze(0))[0].view(last.shape)
+    figure = masker_figure(
+        clip[0],
+        first,
+        last,
+        layout=layout,
+        title=(
+            f"{SCHEDULE.shape} ratio schedule {SCHEDULE.start} → {SCHEDULE.end} over "
+            f"{SCHEDULE.steps} steps, and AMR's weights — {WAVE} ({ACTION_NAMES[WAVE]})"
+        ),
+        weights_label=last_title,
+        mask_title=first_title,
+        more=[(weights * last, "AMR weight of each hidden token")],
+    )
+    path = out / "schedules.png"
+    figure.savefig(path)
+    return path
 
 
 def draw_skelemix(clips: dict[str, torch.Tensor], layout: SkeletonLayout, out: Path) -> Path:
@@ -252,6 +340,8 @@ def main() -> None:
     layout = get_layout(LAYOUT)
     clips = load_clips(args.data_root)
     written = draw_maskers(clips[WAVE], layout, out)
+    written.append(draw_degree_motion(clips[WAVE], layout, out))
+    written.append(draw_schedules(clips[WAVE], layout, out))
     written.append(draw_skelemix(clips, layout, out))
     written.append(draw_cross_gif(clips[TWO_HAND_WAVE], layout, out))
     for path in written:

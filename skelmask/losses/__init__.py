@@ -7,6 +7,7 @@ from skelmask.losses.cross_contrast import CrossContrastLoss
 from skelmask.losses.reconstruction import (
     MaskedReconstructionLoss,
     coordinate_target,
+    motion_energy_weights,
     motion_target,
     normalize_patches,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "SkeleMixLogits",
     "SkeleMixLosses",
     "coordinate_target",
+    "motion_energy_weights",
     "motion_target",
     "normalize_patches",
 ]

@@ -21,16 +21,22 @@ from skelmask.tokens import patchify
 __all__ = [
     "MaskedReconstructionLoss",
     "coordinate_target",
+    "motion_energy_weights",
     "motion_target",
     "normalize_patches",
 ]
 
 
-def motion_target(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tensor:
+def motion_target(
+    coords: torch.Tensor, t_patch: int, v_patch: int = 1, *, order: int = 1
+) -> torch.Tensor:
     """Frame-difference motion, cut into patches: MAMP's and HA-CM's reconstruction target.
 
     ``motion[:, t] = coords[:, t + 1] − coords[:, t]`` for ``t < T − 1`` and
-    ``motion[:, T − 1] = 0``. HA-CM additionally maps the motion through the Poincaré
+    ``motion[:, T − 1] = 0``. With ``order=2`` it is the acceleration (velocity of velocity,
+    MaskSem's second target): ``coords[:, t + 2] − 2·coords[:, t + 1] + coords[:, t]`` for
+    ``t < T − 2`` and 0 for the last two frames; in general the ``order``-th forward
+    difference, zero-padded at the end to ``T`` frames. HA-CM additionally maps the motion through the Poincaré
     exponential map (``hacm.md`` §1.10, B25); that changes values by under 1.5 % and is not done
     here. The differences are taken in at least float32: in float16 the motion between
     coordinates of ±4e4 would overflow to infinity.
@@ -40,26 +46,36 @@ def motion_target(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch
             ``v_patch``.
         t_patch: Frames per patch.
         v_patch: Joints per patch.
+        order: Order of the difference: 1 (velocity, the default) or higher, below ``T``.
 
     Returns:
         ``(B, T // t_patch, V // v_patch, t_patch·v_patch·C)``, float32 (float64 for float64
         ``coords``).
 
     Raises:
-        ValueError: If ``coords`` is not 4-D or a patch size does not divide its axis.
+        ValueError: If ``coords`` is not 4-D, a patch size does not divide its axis or
+            ``order`` is not an integer in ``[1, T - 1]``.
 
     Examples:
         >>> coords = torch.randn(2, 120, 25, 3)
         >>> motion_target(coords, t_patch=4).shape
         torch.Size([2, 30, 25, 12])
+        >>> motion_target(torch.arange(4.0).square().view(1, 4, 1, 1), 4, order=2).flatten()
+        tensor([2., 2., 0., 0.])
     """
     if coords.dim() != 4:
         raise ValueError(
             f"coords must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
             f"{tuple(coords.shape)}"
         )
+    frames = int(coords.shape[1])
+    given: object = order  # checked at run time, whatever the annotation says
+    if isinstance(given, bool) or not isinstance(given, int) or not 1 <= given < frames:
+        raise ValueError(
+            f"order must be an integer in [1, T - 1] = [1, {frames - 1}], got {order!r}"
+        )
     wide = coords.to(torch.promote_types(coords.dtype, torch.float32))
-    motion = F.pad(torch.diff(wide, dim=1), (0, 0, 0, 0, 0, 1))
+    motion = F.pad(torch.diff(wide, n=order, dim=1), (0, 0, 0, 0, 0, order))
     return patchify(motion, t_patch, v_patch)
 
 
@@ -154,9 +170,22 @@ class MaskedReconstructionLoss(nn.Module):
         - HA-CM: Yin & Cao, "Spatial Hierarchy and Temporal Attention Guided Cross Masking for
           Self-supervised Skeleton-based Action Recognition", arXiv:2409.17951, 2024.
 
+    **Motion-energy weighting** (``motion_weighted=True``, AMR, CVPR 2026): each hidden
+    token's error is weighted by its motion energy ``e_l = mean_P y_l²`` of the *raw* target
+    (before per-patch normalisation; for ``motion_target`` the mean squared velocity),
+    normalised by the mean energy of the sample's hidden tokens:
+    ``w_l = (e_l + eps) / (mean_{hidden l'} e_l' + eps)``, so the weights of a sample's hidden
+    tokens average 1 and the loss keeps its scale;
+    ``loss = Σ_l mask_l · w_l · err_l / Σ_l mask_l``. A motionless sample gets weights 1. The
+    weights are constants (no gradient flows through the target); ``motion_energy_weights``
+    returns them. AMR focuses each large patch's reconstruction on its high-motion part with a
+    guidance module; this per-token weighting is skelmask's simpler reading of that idea
+    (``docs/maskers/schedules.md``).
+
     Attributes:
         normalize_target: Whether to normalise the target per patch. Default True.
-        eps: Added to the per-patch variance. Default 1e-6 (MAMP, HA-CM).
+        eps: Added to the per-patch variance and to the energies. Default 1e-6 (MAMP, HA-CM).
+        motion_weighted: Whether to weight hidden tokens by motion energy. Default False.
 
     Raises:
         ValueError: If ``eps`` is not a finite number > 0.
@@ -171,14 +200,20 @@ class MaskedReconstructionLoss(nn.Module):
         torch.Size([])
     """
 
-    def __init__(self, normalize_target: bool = True, eps: float = 1e-6) -> None:
+    def __init__(
+        self, normalize_target: bool = True, eps: float = 1e-6, motion_weighted: bool = False
+    ) -> None:
         super().__init__()
         self.normalize_target = bool(normalize_target)
         self.eps = check_positive(eps, "eps")
+        self.motion_weighted = bool(motion_weighted)
 
     def extra_repr(self) -> str:
         """The constructor options, shown by ``repr``."""
-        return f"normalize_target={self.normalize_target}, eps={self.eps}"
+        return (
+            f"normalize_target={self.normalize_target}, eps={self.eps}, "
+            f"motion_weighted={self.motion_weighted}"
+        )
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Computes the loss.
@@ -204,26 +239,79 @@ class MaskedReconstructionLoss(nn.Module):
                 f"{tuple(pred.shape)} → {tuple(pred_flat.shape)} and target "
                 f"{tuple(target.shape)} → {tuple(target_flat.shape)}"
             )
-        batch, num_tokens, _ = pred_flat.shape
-        if mask.dtype != torch.bool:
-            raise ValueError(
-                f"mask must be a bool tensor (True = hidden), got dtype {mask.dtype}; "
-                "convert a 0/1 MAE mask with mask.bool()"
-            )
-        mask_flat = mask.flatten(1) if mask.dim() == 3 else mask
-        if tuple(mask_flat.shape) != (batch, num_tokens):
-            raise ValueError(
-                f"mask must have shape (B, L) = ({batch}, {num_tokens}) or a (B, Tp, Vp) grid "
-                f"with Tp·Vp = L, got {tuple(mask.shape)}"
-            )
+        mask_flat = _flat_mask(mask, pred_flat.shape[:2])
         with float32_maths(pred.device):
             target_flat = target_flat.float()
+            weight = None
+            if self.motion_weighted:
+                weight = _motion_weights(target_flat, mask_flat, self.eps)
             if self.normalize_target:
                 target_flat = normalize_patches(target_flat, self.eps)
             per_token = (pred_flat.float() - target_flat).square().mean(dim=-1)
+            if weight is not None:
+                per_token = per_token * weight
             # where, not a product: a non-finite value at a visible token must not leak in.
             hidden_error = torch.where(mask_flat, per_token, 0.0)
             return hidden_error.sum() / mask_flat.sum().clamp_min(1).to(per_token.dtype)
+
+
+def motion_energy_weights(
+    target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6
+) -> torch.Tensor:
+    """AMR's motion-energy weight of every token, as ``MaskedReconstructionLoss`` applies it.
+
+    ``e_l = mean_P y_l²`` is token ``l``'s energy in the raw ``target`` (for ``motion_target``,
+    the mean squared velocity of its patch) and
+    ``w_l = (e_l + eps) / (mean_{hidden l'} e_l' + eps)``, the mean taken over the sample's
+    hidden tokens, so that the weights of a sample's hidden tokens average 1. A sample with no
+    motion gets weights 1.
+
+    Args:
+        target: Raw (not per-patch normalised) target ``(B, L, P)`` or ``(B, Tp, Vp, P)``.
+        mask: Bool ``(B, L)`` or ``(B, Tp, Vp)``; True where the token is hidden.
+        eps: Added to every energy (> 0).
+
+    Returns:
+        Float32 ``(B, L)`` weights, detached; visible tokens get theirs too (the loss ignores
+        them).
+
+    Raises:
+        ValueError: If ``mask`` is not bool or does not match ``target``'s tokens, or ``eps``
+            is not a finite number > 0.
+
+    Examples:
+        >>> target = torch.tensor([[[1.0, 1.0], [5.0, 5.0], [3.0, 1.0]]])  # energies 1, 25, 5
+        >>> motion_energy_weights(target, torch.tensor([[True, False, True]]), eps=1e-12)
+        tensor([[0.3333, 8.3333, 1.6667]])
+    """
+    check_positive(eps, "eps")
+    target_flat = _flatten_tokens(target, "target")
+    return _motion_weights(target_flat.float(), _flat_mask(mask, target_flat.shape[:2]), eps)
+
+
+def _motion_weights(target: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
+    """Weights of ``motion_energy_weights`` for float32 ``(B, L, P)`` and bool ``(B, L)``."""
+    energy = target.detach().square().mean(dim=-1)  # (B, L)
+    hidden_count = mask.sum(dim=1, keepdim=True).clamp_min(1).to(energy.dtype)
+    mean_energy = torch.where(mask, energy, 0.0).sum(dim=1, keepdim=True) / hidden_count
+    return (energy + eps) / (mean_energy + eps)
+
+
+def _flat_mask(mask: torch.Tensor, tokens: tuple[int, ...] | torch.Size) -> torch.Tensor:
+    """A bool ``(B, L)`` or ``(B, Tp, Vp)`` mask as ``(B, L)``, checked against ``tokens``."""
+    batch, num_tokens = (int(size) for size in tokens)
+    if mask.dtype != torch.bool:
+        raise ValueError(
+            f"mask must be a bool tensor (True = hidden), got dtype {mask.dtype}; "
+            "convert a 0/1 MAE mask with mask.bool()"
+        )
+    mask_flat = mask.flatten(1) if mask.dim() == 3 else mask
+    if tuple(mask_flat.shape) != (batch, num_tokens):
+        raise ValueError(
+            f"mask must have shape (B, L) = ({batch}, {num_tokens}) or a (B, Tp, Vp) grid "
+            f"with Tp·Vp = L, got {tuple(mask.shape)}"
+        )
+    return mask_flat
 
 
 def _flatten_tokens(tokens: torch.Tensor, name: str) -> torch.Tensor:

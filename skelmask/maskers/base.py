@@ -23,6 +23,13 @@ import torch
 from torch import nn
 
 from skelmask._checks import check_finite, check_mask_ratio, check_positive, check_token_grid
+from skelmask.maskers.ratio import (
+    RatioSchedule,
+    RatioSpec,
+    check_ratio_spec,
+    draw_ratio,
+    nominal_ratio,
+)
 from skelmask.sampling import (
     Direction,
     check_direction,
@@ -34,7 +41,7 @@ from skelmask.tokens import MaskResult, mask_result_from_bool, unflatten_tokens
 
 __all__ = ["MaskContext", "MaskDecision", "Masker", "Priority", "Region", "ScoreGuidedMasker"]
 
-GUIDANCE_INPUTS = ("attention", "root_tokens")
+GUIDANCE_INPUTS = ("attention", "root_tokens", "saliency")
 """Call-time inputs that only some maskers read; giving one to a masker that ignores it is an
 error. ``coords`` is not among them: every masker accepts it, so one call site serves all."""
 
@@ -64,18 +71,25 @@ class MaskContext(NamedTuple):
         attention: Caller-supplied attention maps, or None (see ``GlobalAttentionMasker``).
         root_tokens: Root tokens outside the grid ``(B, Tp, R, D)``, or None (see
             ``HyperbolicHierarchyMasker``).
+        saliency: Caller-supplied per-token saliency ``(B, Tp, Vp)`` (flat ``(B, L)`` is
+            viewed as the grid), or None (see ``SaliencyMasker``).
         temperature: Temperature given for this call, or None for the masker's own.
         generator: Optional ``torch.Generator`` (eager mode only).
         region: The part of the grid to decide over, or None for all of it.
+        num_hidden: Tokens the sampler hides inside the region, set by ``Masker.decide``
+            before ``priority`` runs (for criteria that depend on the count, e.g. tube sizes);
+            None outside ``decide``.
     """
 
     tokens: torch.Tensor
     coords: torch.Tensor | None = None
     attention: torch.Tensor | None = None
     root_tokens: torch.Tensor | None = None
+    saliency: torch.Tensor | None = None
     temperature: float | None = None
     generator: torch.Generator | None = None
     region: Region | None = None
+    num_hidden: int | None = None
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -119,26 +133,51 @@ class Masker(nn.Module, ABC):
     read) and ``decide`` (composites).
 
     Args:
-        mask_ratio: Fraction of tokens hidden, in (0, 1). The exact count per sample is
-            ``num_hidden`` of the grid size. The attribute is checked whenever it is set, and a
-            ``mask_ratio=`` given to a call overrides it for that call.
+        mask_ratio: Fraction of tokens hidden: a number in (0, 1), a ``(low, high)`` range
+            drawn once per call (every sample of the batch hides the same count), or a
+            ``RatioSchedule`` over training steps (see ``skelmask.maskers.ratio``). The exact
+            count per sample is ``num_hidden`` of the grid size. The attribute is checked
+            whenever it is set, and a ``mask_ratio=`` given to a call overrides it for that
+            call.
 
     Raises:
-        ValueError: If ``mask_ratio`` is outside (0, 1).
+        ValueError: If a ratio is outside (0, 1) or a range has ``low > high``.
     """
 
-    def __init__(self, mask_ratio: float) -> None:
+    def __init__(self, mask_ratio: RatioSpec) -> None:
         super().__init__()
-        self._mask_ratio = check_mask_ratio(mask_ratio)
+        self._ratio_spec = check_ratio_spec(mask_ratio)
 
     @property
     def mask_ratio(self) -> float:
-        """Fraction of tokens hidden, in (0, 1)."""
-        return self._mask_ratio
+        """Fraction of tokens hidden, in (0, 1), as one number.
+
+        The fixed ratio, a range's midpoint or a schedule's current value; ``ratio_spec``
+        holds the ratio as set.
+        """
+        return nominal_ratio(self._ratio_spec)
 
     @mask_ratio.setter
-    def mask_ratio(self, value: float) -> None:
-        self._mask_ratio = self.check_ratio(value)
+    def mask_ratio(self, value: RatioSpec) -> None:
+        spec = check_ratio_spec(value)
+        if isinstance(spec, float):
+            spec = self.check_ratio(spec)
+        else:
+            self.check_ratio(nominal_ratio(spec))  # maskers with a fixed count refuse any
+        self._ratio_spec = spec
+
+    @property
+    def ratio_spec(self) -> RatioSpec:
+        """The ratio as set: a number, a ``(low, high)`` range or a ``RatioSchedule``."""
+        return self._ratio_spec
+
+    def draw_ratio(self, generator: torch.Generator | None = None) -> float:
+        """The ratio the next call would use: a range drawn once, a schedule's current value.
+
+        Under ``torch.compile`` a range cannot be drawn inside the compiled call; draw it here
+        and pass ``mask_ratio=masker.draw_ratio()`` instead.
+        """
+        return draw_ratio(self._ratio_spec, generator)
 
     def check_ratio(self, value: float) -> float:
         """Returns a ratio this masker can use, checked: a float in (0, 1).
@@ -150,7 +189,7 @@ class Masker(nn.Module, ABC):
 
     @property
     def call_inputs(self) -> frozenset[str]:
-        """Guidance inputs (``"attention"``, ``"root_tokens"``) this masker reads."""
+        """Guidance inputs (``"attention"``, ``"root_tokens"``, ``"saliency"``) this masker reads."""
         return frozenset()
 
     @property
@@ -171,7 +210,8 @@ class Masker(nn.Module, ABC):
         coords: torch.Tensor | None = None,
         attention: torch.Tensor | None = None,
         root_tokens: torch.Tensor | None = None,
-        mask_ratio: float | None = None,
+        saliency: torch.Tensor | None = None,
+        mask_ratio: RatioSpec | None = None,
         temperature: float | None = None,
         generator: torch.Generator | None = None,
     ) -> MaskResult:
@@ -182,7 +222,8 @@ class Masker(nn.Module, ABC):
                 Only shape, device and (for maskers that score tokens) values are read.
             grid_size: ``(Tp, Vp)`` of flat tokens. Optional when another input shows it: a
                 patchified ``coords`` grid ``(B, Tp, Vp, P)`` (MAMP's ``x_orig``), ``coords``
-                in raw form for ``MotionAwareMasker``, ``root_tokens`` or ``attention``; and
+                in raw form for ``MotionAwareMasker``, ``root_tokens``, ``attention`` or a
+                ``(B, Tp, Vp)`` ``saliency``; and
                 for grid-agnostic maskers (token-level ``RandomMasker``).
             coords: Coordinates, for maskers that read them (``MotionAwareMasker``): raw
                 ``(B, T, V, C)`` or patchified ``(B, Tp, Vp, P)`` / ``(B, L, P)``. Other maskers
@@ -191,7 +232,12 @@ class Masker(nn.Module, ABC):
                 ``CrossMasker``); an error for maskers that do not read it.
             root_tokens: ``(B, Tp, R, D)`` root tokens outside the grid for
                 ``HyperbolicHierarchyMasker``; an error for maskers that do not read it.
-            mask_ratio: Ratio for this call, overriding the masker's ``mask_ratio``.
+            saliency: Per-token saliency ``(B, Tp, Vp)`` or flat ``(B, L)`` for
+                ``SaliencyMasker``; an error for maskers that do not read it.
+            mask_ratio: Ratio for this call, overriding the masker's ``mask_ratio``: a number,
+                a ``(low, high)`` range or a ``RatioSchedule``. A range (the masker's or this
+                one) is drawn once per call from ``generator`` if it is a CPU generator, else
+                from the global CPU RNG, never from the device.
             temperature: Temperature for this call, overriding a score-guided masker's own; an
                 error for maskers that draw uniformly.
             generator: Optional ``torch.Generator`` on the tokens' device for reproducible
@@ -204,7 +250,10 @@ class Masker(nn.Module, ABC):
             ValueError: On malformed tokens, an unknown grid size of flat tokens, a ratio or
                 temperature out of range, or a guidance input the masker does not read.
         """
-        ratio = None if mask_ratio is None else self.check_ratio(mask_ratio)
+        ratio = None
+        spec = self._ratio_spec if mask_ratio is None else check_ratio_spec(mask_ratio)
+        if mask_ratio is not None or isinstance(spec, (tuple, RatioSchedule)):
+            ratio = self.check_ratio(draw_ratio(spec, generator))
         if temperature is not None:
             if not self.takes_temperature:
                 raise ValueError(
@@ -212,7 +261,7 @@ class Masker(nn.Module, ABC):
                     f"temperature, got temperature={temperature!r}"
                 )
             temperature = check_positive(temperature, "temperature")
-        given = {"attention": attention, "root_tokens": root_tokens}
+        given = {"attention": attention, "root_tokens": root_tokens, "saliency": saliency}
         unread = [name for name, value in given.items() if value is not None]
         unread = [name for name in unread if name not in self.call_inputs]
         if unread:
@@ -220,7 +269,7 @@ class Masker(nn.Module, ABC):
                 f"{type(self).__name__} does not read {unread[0]}=; only "
                 f"{sorted(self.call_inputs) or 'tokens and coords'} are read by this masker"
             )
-        grid = self._token_grid(tokens, grid_size, coords, attention, root_tokens)
+        grid = self._token_grid(tokens, grid_size, coords, attention, root_tokens, saliency)
         _, time_patches, joint_patches, _ = check_token_grid(grid)
         if coords is not None and coords.dim() == 3:
             coords = _unflatten_coords(coords, (time_patches, joint_patches))
@@ -229,6 +278,7 @@ class Masker(nn.Module, ABC):
             coords=coords,
             attention=attention,
             root_tokens=root_tokens,
+            saliency=saliency,
             temperature=temperature,
             generator=generator,
         )
@@ -277,7 +327,7 @@ class Masker(nn.Module, ABC):
                 f"num_hidden must be in [1, {available - 1}] for {available} tokens, got "
                 f"{num_hidden}"
             )
-        priority = self.priority(context)
+        priority = self.priority(context._replace(num_hidden=num_hidden))
         hidden = hide_top(priority.keys, num_hidden, None if region is None else region.mask)
         return MaskDecision(hidden=hidden, scores=priority.scores, probs=priority.probs)
 
@@ -299,11 +349,13 @@ class Masker(nn.Module, ABC):
         coords: torch.Tensor | None,
         attention: torch.Tensor | None,
         root_tokens: torch.Tensor | None,
+        saliency: torch.Tensor | None = None,
     ) -> tuple[int, int] | None:
         """The ``(Tp, Vp)`` of ``num_tokens`` flat tokens as other inputs show it, or None.
 
-        A patchified ``coords`` grid ``(B, Tp, Vp, P)``, ``root_tokens`` ``(B, Tp, R, D)`` and
-        whole-grid ``attention`` ``(B, Vp, Tp, Tp)`` each show it.
+        A patchified ``coords`` grid ``(B, Tp, Vp, P)``, ``root_tokens`` ``(B, Tp, R, D)``,
+        whole-grid ``attention`` ``(B, Vp, Tp, Tp)`` and a ``saliency`` grid ``(B, Tp, Vp)``
+        each show it.
         """
         if coords is not None and coords.dim() == 4:
             time_patches, joint_patches = int(coords.shape[1]), int(coords.shape[2])
@@ -317,6 +369,10 @@ class Masker(nn.Module, ABC):
             joint_patches, time_patches = int(attention.shape[1]), int(attention.shape[-1])
             if joint_patches * time_patches == num_tokens:
                 return time_patches, joint_patches
+        if saliency is not None and saliency.dim() == 3:
+            time_patches, joint_patches = int(saliency.shape[1]), int(saliency.shape[2])
+            if time_patches * joint_patches == num_tokens:
+                return time_patches, joint_patches
         return None
 
     def _token_grid(
@@ -326,6 +382,7 @@ class Masker(nn.Module, ABC):
         coords: torch.Tensor | None,
         attention: torch.Tensor | None,
         root_tokens: torch.Tensor | None,
+        saliency: torch.Tensor | None,
     ) -> torch.Tensor:
         """The tokens as a ``(B, Tp, Vp, D)`` grid (a view of flat tokens)."""
         if not isinstance(tokens, torch.Tensor):
@@ -344,7 +401,9 @@ class Masker(nn.Module, ABC):
             )
         num_tokens = int(tokens.shape[1])
         if grid_size is None:
-            grid_size = self.grid_size_from_inputs(num_tokens, coords, attention, root_tokens)
+            grid_size = self.grid_size_from_inputs(
+                num_tokens, coords, attention, root_tokens, saliency
+            )
         if grid_size is None:
             if not self.grid_agnostic:
                 raise ValueError(
@@ -475,6 +534,7 @@ def _check_scores(scores: torch.Tensor, context: MaskContext) -> None:
         "coords": context.coords,
         "attention": context.attention,
         "root_tokens": context.root_tokens,
+        "saliency": context.saliency,
     }
     for name, value in inputs.items():
         if value is not None:

@@ -7,9 +7,9 @@ from typing import Literal, NamedTuple, TypeAlias, get_args
 
 import torch
 
-from skelmask._checks import check_mask_ratio
 from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import MaskContext, MaskDecision, Masker, Priority, Region
+from skelmask.maskers.ratio import RatioSpec, check_ratio_spec, nominal_ratio
 from skelmask.sampling import num_hidden_tokens
 from skelmask.tokens import MaskResult
 
@@ -61,7 +61,7 @@ class CrossMasker(Masker):
     branch. Either way every sample keeps the same number of tokens.
 
     **Call-time inputs** are passed to both maskers: ``coords`` always, ``attention`` and
-    ``root_tokens`` to those that read them (an error when neither does), a ``temperature=``
+    ``root_tokens`` and ``saliency`` to those that read them (an error when neither does), a ``temperature=``
     to each score-guided one.
 
     Partitions (``partition``):
@@ -93,9 +93,11 @@ class CrossMasker(Masker):
         partition: ``"time_parity"``, ``"joint_parity"``, a ``(Tp, Vp)`` tensor of branch ids
             or a callable returning one (see above).
         mask_ratio: None (default) lets each branch hide its own masker's ``mask_ratio``; a
-            value in (0, 1) is the ratio of the whole grid (see Counts). Setting the attribute
-            later sets it the same way; reading it without one gives the mean of the two
-            maskers' ratios, a nominal value.
+            value in (0, 1), a ``(low, high)`` range or a ``RatioSchedule`` is the ratio of
+            the whole grid (see Counts). Setting the attribute later sets it the same way;
+            reading it without one gives the mean of the two maskers' ratios, a nominal value.
+            A range or schedule given to a *branch* masker is read at its nominal value (the
+            midpoint, the current value); give it to the ``CrossMasker`` to vary the count.
 
     Raises:
         TypeError: If a child is not a ``Masker`` or ``partition`` has an unsupported type.
@@ -120,7 +122,7 @@ class CrossMasker(Masker):
         second: Masker,
         *,
         partition: Partition = "time_parity",
-        mask_ratio: float | None = None,
+        mask_ratio: RatioSpec | None = None,
     ) -> None:
         for name, child in zip(_BRANCH_NAMES, (first, second), strict=True):
             if not isinstance(child, Masker):
@@ -128,7 +130,7 @@ class CrossMasker(Masker):
         super().__init__((first.mask_ratio + second.mask_ratio) / 2)
         self.first = first
         self.second = second
-        self.grid_mask_ratio: float | None = None
+        self._grid_ratio = False
         if mask_ratio is not None:
             self.mask_ratio = mask_ratio
         self._partition_name: PartitionName | None = None
@@ -189,8 +191,17 @@ class CrossMasker(Masker):
         return (self.first.mask_ratio + self.second.mask_ratio) / 2
 
     @mask_ratio.setter
-    def mask_ratio(self, value: float) -> None:
-        self.grid_mask_ratio = check_mask_ratio(value)
+    def mask_ratio(self, value: RatioSpec) -> None:
+        self._ratio_spec = check_ratio_spec(value)
+        self._grid_ratio = True
+
+    @property
+    def grid_mask_ratio(self) -> float | None:
+        """The whole grid's ratio, or None when each branch hides its own masker's ratio.
+
+        A range gives its midpoint and a schedule its current value.
+        """
+        return nominal_ratio(self._ratio_spec) if self._grid_ratio else None
 
     @property
     def call_inputs(self) -> frozenset[str]:
@@ -243,6 +254,7 @@ class CrossMasker(Masker):
                     root_tokens=(
                         context.root_tokens if "root_tokens" in child.call_inputs else None
                     ),
+                    saliency=context.saliency if "saliency" in child.call_inputs else None,
                     temperature=context.temperature if child.takes_temperature else None,
                 ),
                 hidden,
@@ -325,7 +337,8 @@ class CrossMasker(Masker):
             partition = f"tensor{tuple(self.partition_ids.shape)}"
         else:
             partition = getattr(self._partition_fn, "__name__", "callable")
-        return f"mask_ratio={self.grid_mask_ratio}, partition={partition}"
+        ratio = self._ratio_spec if self._grid_ratio else None
+        return f"mask_ratio={ratio}, partition={partition}"
 
 
 def _split_count(total: int, sizes: tuple[int, int], ratio: float) -> tuple[int, int]:

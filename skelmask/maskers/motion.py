@@ -90,9 +90,10 @@ class MotionAwareMasker(ScoreGuidedMasker):
         coords: torch.Tensor | None,
         attention: torch.Tensor | None,
         root_tokens: torch.Tensor | None,
+        saliency: torch.Tensor | None = None,
     ) -> tuple[int, int] | None:
         """Also reads the grid of flat tokens from raw ``coords`` ``(B, T, V, C)``."""
-        found = super().grid_size_from_inputs(num_tokens, coords, attention, root_tokens)
+        found = super().grid_size_from_inputs(num_tokens, coords, attention, root_tokens, saliency)
         if found is not None or coords is None or coords.dim() != 4:
             return found
         frames, joints = int(coords.shape[1]), int(coords.shape[2])

@@ -1,8 +1,9 @@
 """Reference models: the skeleton transformer encoder, a masked autoencoder and a classifier.
 
 ``create_mae("mae" | "mamp" | "hacm")`` builds the pretraining model of MAE (He et al., CVPR
-2022), MAMP (Mao et al., ICCV 2023) or HA-CM (Yin & Cao, arXiv:2409.17951); its ``encoder``
-then goes into a ``SkeletonClassifier`` for linear probing or fine-tuning.
+2022), MAMP (Mao et al., ICCV 2023) or HA-CM (Yin & Cao, arXiv:2409.17951), with its own masker
+or another one (``masker="tube"``, see ``create_masker``); its ``encoder`` then goes into a
+``SkeletonClassifier`` for linear probing or fine-tuning.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from skelmask.models.classifier import HeadKind, SkeletonClassifier, encoder_sta
 from skelmask.models.encoder import SkeletonEncoder
 from skelmask.models.gin import GINEncoder, GINLayer, SkeletonMAEModel
 from skelmask.models.mae import MAEOutput, SkeletonMAE, Target
-from skelmask.models.presets import Preset, create_mae
+from skelmask.models.presets import MaskerName, Preset, create_mae, create_masker
 from skelmask.models.skelemixclr import SkeleMixCLR, SkeleMixCLROutput, random_shear
 from skelmask.models.stgcn import STGCN, STGCNBlock, spatial_partition
 
@@ -26,6 +27,7 @@ __all__ = [
     "GINLayer",
     "HeadKind",
     "MAEOutput",
+    "MaskerName",
     "Preset",
     "STGCNBlock",
     "SkeleMixCLR",
@@ -36,6 +38,7 @@ __all__ = [
     "SkeletonMAEModel",
     "Target",
     "create_mae",
+    "create_masker",
     "encoder_state_from_mae",
     "random_shear",
     "spatial_partition",

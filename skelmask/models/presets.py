@@ -10,27 +10,150 @@ References:
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, get_args
 
+from skelmask._checks import check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.losses import CrossContrastLoss
 from skelmask.maskers import (
+    BodyPartMasker,
     CrossMasker,
+    DegreeMotionMasker,
+    GlobalAttentionMasker,
     HyperbolicHierarchyMasker,
     Masker,
     MotionAwareMasker,
     RandomMasker,
+    SemanticTubeMasker,
 )
+from skelmask.maskers.ratio import RatioSpec, check_ratio_spec, nominal_ratio
 from skelmask.models.encoder import SkeletonEncoder
 from skelmask.models.mae import SkeletonMAE, Target
 from skelmask.poincare import DEFAULT_CLIP_R
 
-__all__ = ["Preset", "create_mae"]
+__all__ = ["MaskerName", "Preset", "create_mae", "create_masker"]
 
 Preset = Literal["mae", "mamp", "hacm"]
 """Names of the ``create_mae`` presets."""
 
 _PRESETS: tuple[Preset, ...] = ("mae", "mamp", "hacm")
+
+MaskerName = Literal[
+    "random",
+    "motion",
+    "hyperbolic",
+    "attention",
+    "hacm-cross",
+    "body-part",
+    "tube",
+    "degree-hub-still",
+    "degree-limb-moving",
+]
+"""Names of the maskers ``create_masker`` builds (``typing.get_args(MaskerName)`` lists them)."""
+
+_MASKER_NAMES: tuple[MaskerName, ...] = get_args(MaskerName)
+
+# The masker each preset uses unless told otherwise.
+_PRESET_MASKERS: dict[Preset, MaskerName] = {
+    "mae": "random",
+    "mamp": "motion",
+    "hacm": "hacm-cross",
+}
+
+# Ratio of each named masker when none is given: its paper's (see ``create_masker``).
+_DEFAULT_RATIOS: dict[MaskerName, RatioSpec] = {
+    **dict.fromkeys(_MASKER_NAMES, 0.9),
+    "tube": (0.5, 0.9),
+    "degree-hub-still": 0.5,
+    "degree-limb-moving": 0.5,
+}
+
+
+def _hyperbolic(ratio: float, layout: SkeletonLayout) -> HyperbolicHierarchyMasker:
+    """HA-CM's spatial masker on the encoder's fixed ball: curvature 1, the default clip radius."""
+    return HyperbolicHierarchyMasker(ratio, layout=layout, curvature=1.0, clip_r=DEFAULT_CLIP_R)
+
+
+# Each builder takes the nominal ratio, the layout and t_patch.
+_BUILDERS: dict[MaskerName, Callable[[float, SkeletonLayout, int], Masker]] = {
+    "random": lambda ratio, _, __: RandomMasker(ratio),
+    "motion": lambda ratio, _, t_patch: MotionAwareMasker(ratio, t_patch=t_patch),
+    "hyperbolic": lambda ratio, layout, _: _hyperbolic(ratio, layout),
+    "attention": lambda ratio, _, __: GlobalAttentionMasker(ratio),
+    "hacm-cross": lambda ratio, layout, _: CrossMasker.hacm(
+        _hyperbolic(ratio, layout), mask_ratio=ratio
+    ),
+    "body-part": lambda ratio, layout, _: BodyPartMasker(
+        ratio, layout=layout, draw_per="time_patch"
+    ),
+    "tube": lambda ratio, layout, _: SemanticTubeMasker(ratio, layout=layout),
+    "degree-hub-still": lambda ratio, layout, t_patch: DegreeMotionMasker(
+        "hub_still", ratio, layout=layout, t_patch=t_patch
+    ),
+    "degree-limb-moving": lambda ratio, layout, t_patch: DegreeMotionMasker(
+        "limb_moving", ratio, layout=layout, t_patch=t_patch
+    ),
+}
+
+
+def create_masker(
+    name: MaskerName,
+    *,
+    layout: str | SkeletonLayout = "nturgb+d",
+    t_patch: int = 4,
+    mask_ratio: RatioSpec | None = None,
+) -> Masker:
+    """Builds a masker by name, configured as ``create_mae`` uses it.
+
+    | name | masker | default ratio |
+    |---|---|---|
+    | ``"random"`` | ``RandomMasker`` (MAE) | 0.9 |
+    | ``"motion"`` | ``MotionAwareMasker(t_patch=t_patch)`` (MAMP) | 0.9 |
+    | ``"hyperbolic"`` | ``HyperbolicHierarchyMasker``, ball of curvature 1 (HA-CM) | 0.9 |
+    | ``"attention"`` | ``GlobalAttentionMasker`` (HA-CM's temporal criterion) | 0.9 |
+    | ``"hacm-cross"`` | ``CrossMasker.hacm`` of the two above (HA-CM) | 0.9 |
+    | ``"body-part"`` | ``BodyPartMasker(draw_per="time_patch")`` (SkeletonMAE) | 0.9 |
+    | ``"tube"`` | ``SemanticTubeMasker`` (SLiM) | ``(0.5, 0.9)`` |
+    | ``"degree-hub-still"`` | ``DegreeMotionMasker("hub_still")`` (ASMa) | 0.5 |
+    | ``"degree-limb-moving"`` | ``DegreeMotionMasker("limb_moving")`` (ASMa) | 0.5 |
+
+    Every masker takes the ``(Tp, V)`` grid of the layout's joints, one token per joint.
+    ``SaliencyMasker`` has no name: it needs a ``saliency=`` map at every call, which
+    ``SkeletonMAE`` does not pass.
+
+    Args:
+        name: One of the names above.
+        layout: Skeleton layout or registered name, for the maskers that read one.
+        t_patch: Frames per token, for the maskers that read raw coordinates.
+        mask_ratio: A number in (0, 1), a ``(low, high)`` range drawn once per batch or a
+            ``RatioSchedule`` (which the caller steps); None for the default above.
+
+    Returns:
+        The masker.
+
+    Raises:
+        ValueError: On an unknown name or an invalid ratio or ``t_patch``.
+        KeyError: If ``layout`` names no registered layout.
+
+    Examples:
+        >>> from skelmask.models import create_masker
+        >>> masker = create_masker("tube", layout="msr-action3d")
+        >>> type(masker).__name__, masker.ratio_spec
+        ('SemanticTubeMasker', (0.5, 0.9))
+        >>> create_masker("random", mask_ratio=0.75)(torch.randn(2, 8, 25, 16)).num_hidden
+        150
+    """
+    if name not in _MASKER_NAMES:
+        raise ValueError(f"masker must be one of {list(_MASKER_NAMES)}, got {name!r}")
+    check_positive_int(t_patch, "t_patch")
+    spec = _DEFAULT_RATIOS[name] if mask_ratio is None else check_ratio_spec(mask_ratio)
+    masker = _BUILDERS[name](nominal_ratio(spec), get_layout(layout), t_patch)
+    if not isinstance(spec, float):
+        # A range or schedule goes on the outer masker (a CrossMasker's branches read theirs
+        # at the nominal value).
+        masker.mask_ratio = spec
+    return masker
 
 
 def create_mae(
@@ -45,8 +168,9 @@ def create_mae(
     num_heads: int = 8,
     decoder_dim: int = 256,
     decoder_depth: int = 3,
-    mask_ratio: float = 0.9,
+    mask_ratio: RatioSpec | None = None,
     decoder_heads: int | None = None,
+    masker: MaskerName | Masker | None = None,
 ) -> SkeletonMAE:
     """Builds a ``SkeletonMAE`` in the configuration of a published method.
 
@@ -65,6 +189,12 @@ def create_mae(
     to NTU RGB+D. HA-CM's own configuration is ``num_frames=72, t_patch=3`` on 18 joints; MAMP's
     is ``num_frames=120, t_patch=4`` on 25.
 
+    ``masker`` swaps the preset's masker and keeps its encoder, target and losses: a name of
+    ``create_masker`` (``"tube"``, ``"degree-hub-still"``, ...), built for this layout and
+    ``t_patch``, or a ``Masker`` of your own for the ``(T // t_patch, V)`` grid. ``"hacm"``'s
+    cross-contrast loss compares the two branches of a ``CrossMasker``, so that preset takes
+    ``"hacm-cross"`` or a ``CrossMasker`` only.
+
     Args:
         preset: ``"mae"``, ``"mamp"`` or ``"hacm"``.
         layout: Skeleton layout or registered name; ``V = layout.num_joints``.
@@ -76,14 +206,22 @@ def create_mae(
         num_heads: Encoder attention heads.
         decoder_dim: Decoder width.
         decoder_depth: Decoder blocks.
-        mask_ratio: Fraction of tokens hidden (per branch for ``"hacm"``).
+        mask_ratio: Fraction of tokens hidden: a number in (0, 1), a ``(low, high)`` range
+            drawn once per batch or a ``RatioSchedule`` (which the caller steps once per
+            training step). None: 0.9 for the presets' maskers, a named masker's default
+            otherwise (see ``create_masker``). Not with a ``Masker`` instance, which carries
+            its own.
         decoder_heads: Decoder attention heads; default ``num_heads``.
+        masker: None for the preset's masker, a ``create_masker`` name, or a ``Masker``.
 
     Returns:
         The model, in training mode.
 
     Raises:
-        ValueError: On an unknown preset or an invalid size or ratio.
+        ValueError: On an unknown preset or masker name, an invalid size or ratio, a masker
+            that needs call-time inputs ``SkeletonMAE`` does not pass (``saliency=``), a
+            ratio given with a ``Masker`` instance, or ``"hacm"`` without a ``CrossMasker``.
+        TypeError: If ``masker`` is neither a name nor a ``Masker``.
         KeyError: If ``layout`` names no registered layout.
 
     Examples:
@@ -101,10 +239,23 @@ def create_mae(
         >>> out = mae(0.1 * torch.randn(2, 3, 8, 20, 1))  # (N, C, T, V, M), metres
         >>> sorted(out.losses), out.pred.shape
         (['contrast', 'reconstruction'], torch.Size([2, 40, 12]))
+        >>> tubes = create_mae(
+        ...     "mamp",
+        ...     layout="msr-action3d",
+        ...     num_frames=8,
+        ...     embed_dim=16,
+        ...     depth=1,
+        ...     num_heads=2,
+        ...     decoder_dim=8,
+        ...     masker="tube",
+        ... )
+        >>> type(tubes.masker).__name__, tubes.target
+        ('SemanticTubeMasker', 'motion')
     """
     if preset not in _PRESETS:
         raise ValueError(f"preset must be one of {list(_PRESETS)}, got {preset!r}")
     skeleton = get_layout(layout)
+    chosen = _preset_masker(preset, masker, skeleton, t_patch, mask_ratio)
     encoder = SkeletonEncoder(
         num_joints=skeleton.num_joints,
         num_frames=num_frames,
@@ -116,26 +267,57 @@ def create_mae(
         hyperbolic=preset == "hacm",
         clip_r=DEFAULT_CLIP_R,
     )
-    masker: Masker
-    target: Target = "motion"
-    contrast = None
-    if preset == "mae":
-        masker = RandomMasker(mask_ratio)
-        target = "coords"
-    elif preset == "mamp":
-        masker = MotionAwareMasker(mask_ratio, t_patch=t_patch)
-    else:
-        spatial = HyperbolicHierarchyMasker(
-            mask_ratio, layout=skeleton, curvature=1.0, clip_r=DEFAULT_CLIP_R
-        )
-        masker = CrossMasker.hacm(spatial, mask_ratio=mask_ratio)
-        contrast = CrossContrastLoss()
+    target: Target = "coords" if preset == "mae" else "motion"
+    contrast = CrossContrastLoss() if preset == "hacm" else None
     return SkeletonMAE(
         encoder,
-        masker,
+        chosen,
         decoder_dim=decoder_dim,
         decoder_depth=decoder_depth,
         decoder_heads=num_heads if decoder_heads is None else decoder_heads,
         target=target,
         contrast=contrast,
     )
+
+
+def _preset_masker(
+    preset: Preset,
+    masker: MaskerName | Masker | None,
+    layout: SkeletonLayout,
+    t_patch: int,
+    mask_ratio: RatioSpec | None,
+) -> Masker:
+    """The masker of ``create_mae``: the preset's, a named one, or the caller's, checked."""
+    if masker is None:
+        chosen = create_masker(
+            _PRESET_MASKERS[preset],
+            layout=layout,
+            t_patch=t_patch,
+            mask_ratio=0.9 if mask_ratio is None else mask_ratio,
+        )
+    elif isinstance(masker, str):
+        chosen = create_masker(masker, layout=layout, t_patch=t_patch, mask_ratio=mask_ratio)
+    elif isinstance(masker, Masker):
+        if mask_ratio is not None:
+            raise ValueError(
+                f"mask_ratio={mask_ratio!r} was given with a {type(masker).__name__} instance, "
+                "which has its own ratio; set masker.mask_ratio instead"
+            )
+        chosen = masker
+    else:
+        raise TypeError(
+            f"masker must be a name in {list(_MASKER_NAMES)} or a skelmask Masker, got "
+            f"{type(masker).__name__}"
+        )
+    if "saliency" in chosen.call_inputs:
+        raise ValueError(
+            f"{type(chosen).__name__} needs saliency= at every call, which SkeletonMAE does not "
+            "pass; call the masker from your own training step instead"
+        )
+    if preset == "hacm" and not isinstance(chosen, CrossMasker):
+        raise ValueError(
+            "preset 'hacm' keeps HA-CM's cross-contrast loss, which compares the two branches "
+            f"of a CrossMasker; got {type(chosen).__name__}. Use masker='hacm-cross' or a "
+            "CrossMasker, or preset 'mamp' for the same target without the contrast loss"
+        )
+    return chosen

@@ -15,9 +15,12 @@ from skelmask.maskers.attention import GlobalAttentionMasker
 from skelmask.maskers.base import Masker
 from skelmask.maskers.body_part import BodyPartMasker, PartDraw
 from skelmask.maskers.cross import CrossMasker
+from skelmask.maskers.degree import DegreeMotionMasker
 from skelmask.maskers.hyperbolic import HyperbolicHierarchyMasker
 from skelmask.maskers.motion import MotionAwareMasker
 from skelmask.maskers.random import RandomMasker
+from skelmask.maskers.saliency import SaliencyMasker
+from skelmask.maskers.tube import SemanticTubeMasker
 from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, patchify, restore_tokens
 
 T_PATCH = 2
@@ -68,7 +71,27 @@ FACTORIES: dict[str, MaskerFactory] = {
     "cross-joint-body-part": lambda ratio, joints: CrossMasker(
         RandomMasker(ratio, granularity="joint"), body_parts(ratio, joints, "clip")
     ),
+    "degree-hub-still": lambda ratio, joints: DegreeMotionMasker(
+        "hub_still", ratio, layout=chain_layout(joints), t_patch=T_PATCH
+    ),
+    "degree-limb-moving": lambda ratio, joints: DegreeMotionMasker(
+        "limb_moving", ratio, layout=chain_layout(joints), t_patch=T_PATCH
+    ),
+    "saliency-hide-high": lambda ratio, _: SaliencyMasker(ratio),
+    "saliency-keep-high": lambda ratio, _: SaliencyMasker(ratio, direction="keep_high"),
+    "semantic-tube": lambda ratio, joints: SemanticTubeMasker(
+        ratio,
+        layout=chain_layout(joints),
+        part_map={f"p{k}": range(k, joints, 3) for k in range(min(3, joints))},
+    ),
 }
+
+
+def guidance(masker: Masker, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Call-time inputs a masker requires besides tokens and coords."""
+    if "saliency" in masker.call_inputs:
+        return {"saliency": tokens.norm(dim=-1)}
+    return {}
 
 
 def run_masker(
@@ -94,6 +117,7 @@ def run_masker(
         generator=generator,
         mask_ratio=mask_ratio,
         temperature=temperature,
+        **guidance(masker, tokens),
     )
 
 
@@ -187,7 +211,7 @@ def test_compiles_fullgraph_without_generator(name: str) -> None:
     tokens = torch.randn(2, 6, 25, 8)
     coords = torch.randn(2, 6 * T_PATCH, 25, 3)
     compiled = torch.compile(masker, backend="eager", fullgraph=True)
-    result = compiled(tokens, coords=coords)
+    result = compiled(tokens, coords=coords, **guidance(masker, tokens))
     assert_valid(result, tokens)
 
 
@@ -229,12 +253,14 @@ def test_flat_tokens_with_grid_size_give_the_grids_result(name: str) -> None:
     masker = FACTORIES[name](0.7, 12)
     tokens = torch.randn(3, 10, 12, 8)
     coords = torch.randn(3, 10 * T_PATCH, 12, 3)
-    grid = masker(tokens, coords=coords, generator=torch.Generator().manual_seed(5))
+    extra = guidance(masker, tokens)
+    grid = masker(tokens, coords=coords, generator=torch.Generator().manual_seed(5), **extra)
     flat = masker(
         flatten_grid(tokens),
         grid_size=(10, 12),
         coords=coords,
         generator=torch.Generator().manual_seed(5),
+        **extra,
     )
     assert flat.grid_size == (10, 12)
     assert torch.equal(flat.mask, grid.mask)
@@ -274,9 +300,13 @@ def test_flat_tokens_take_their_grid_from_patchified_coords(name: str) -> None:
     tokens = torch.randn(3, 10, 12, 8)
     raw = torch.randn(3, 10 * T_PATCH, 12, 3)
     patchified = patchify(raw, T_PATCH)
-    grid = masker(tokens, coords=raw, generator=torch.Generator().manual_seed(2))
+    extra = guidance(masker, tokens)
+    grid = masker(tokens, coords=raw, generator=torch.Generator().manual_seed(2), **extra)
     flat = masker(
-        flatten_grid(tokens), coords=patchified, generator=torch.Generator().manual_seed(2)
+        flatten_grid(tokens),
+        coords=patchified,
+        generator=torch.Generator().manual_seed(2),
+        **extra,
     )
     assert flat.grid_size == (10, 12)
     assert torch.equal(flat.mask, grid.mask)
