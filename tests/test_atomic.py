@@ -120,3 +120,22 @@ def test_a_failed_write_removes_its_temporary_file(tmp_path: Path) -> None:
         write_and_fail()
     assert path.read_bytes() == b"previous"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+@posix_only
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_checkpoints_respect_the_umask_and_clean_stale_temporaries(
+    tmp_path: Path, umask: None, mask: int
+) -> None:
+    import torch
+
+    from skelmask.training import load_checkpoint, save_checkpoint
+
+    os.umask(mask)
+    stale = tmp_path / ".checkpoint-last.pt.k3_x9abc.tmp"  # left by a killed save
+    stale.write_bytes(b"PK\x03\x04 half a checkpoint")
+    path = tmp_path / "checkpoint-last.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    assert not stale.exists()
+    assert torch.equal(load_checkpoint(path)["model"]["w"], torch.ones(2))

@@ -23,9 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
 import train_hacm
@@ -34,7 +31,13 @@ import train_skeletonmae
 from msr_action3d_validation import Validation, by_budget, validate_runs, validation_table
 
 from skelmask.data import SkeletonDataset, load_msr_action3d
-from skelmask.training import ProbeConfig, linear_probe, seed_everything, setup_distributed
+from skelmask.training import (
+    ProbeConfig,
+    RawCoordinates,
+    linear_probe,
+    seed_everything,
+    setup_distributed,
+)
 
 
 @dataclass(frozen=True)
@@ -85,18 +88,6 @@ ENCODERS = {
     "ST-GCN": ("skelemixclr", "a compact ST-GCN (widths 16, 32, 64)"),
     "GIN": ("skeletonmae", "a per-frame GIN (width 32, depth 3, 4 temporal segments)"),
 }
-
-
-class RawCoordinates(nn.Module):
-    """The identity 'encoder': a clip's flattened coordinates ``(N, C·T·V·M)``."""
-
-    def __init__(self, embed_dim: int) -> None:
-        super().__init__()
-        self.embed_dim = embed_dim
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C, T, V, M)`` → ``(N, C·T·V·M)``."""
-        return x.flatten(1)
 
 
 def run_folder(runs: Path, name: str, stages: str, seed: int) -> Path:

@@ -23,7 +23,13 @@ from skelmask.training.checkpoint import (
 )
 from skelmask.training.config import FinetuneConfig, PretrainConfig, ProbeConfig
 from skelmask.training.dist import DistributedContext, cleanup_distributed, setup_distributed
-from skelmask.training.evaluate import EvalResult, extract_features, knn_accuracy, linear_probe
+from skelmask.training.evaluate import (
+    EvalResult,
+    RawCoordinates,
+    extract_features,
+    knn_accuracy,
+    linear_probe,
+)
 from skelmask.training.finetune import finetune, labelled_subset
 from skelmask.training.logging import MetricLogger, progress
 from skelmask.training.pretrain import CHECKPOINT_NAME, pretrain
@@ -39,6 +45,7 @@ __all__ = [
     "MetricLogger",
     "PretrainConfig",
     "ProbeConfig",
+    "RawCoordinates",
     "WarmupCosineScheduler",
     "cleanup_distributed",
     "extract_features",

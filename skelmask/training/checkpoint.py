@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -14,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from skelmask._atomic import fsync_folder
+from skelmask._atomic import atomic_write
 
 __all__ = ["CheckpointError", "load_checkpoint", "load_weights", "save_checkpoint"]
 
@@ -49,8 +46,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
     The bytes go to a temporary file in the same folder, are flushed and fsynced, and the file
     then replaces ``path`` with ``os.replace`` (atomic on POSIX and Windows). A crash at any point
-    leaves either the previous checkpoint or the new one, never a partial file, and the
-    temporary file is removed when writing fails.
+    leaves either the previous checkpoint or the new one, never a partial file; the temporary
+    file is removed when writing fails, and one left by a killed process is removed by the next
+    save to the same path. The file gets the permissions the umask allows.
 
     Args:
         path: Destination; its parent folders are created.
@@ -66,22 +64,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         ...     load_checkpoint(Path(folder) / "ckpt.pt")["model"]["w"]
         tensor([1., 1.])
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    fsync_folder(path.parent)
+    with atomic_write(path) as handle:
+        torch.save(state, handle)
 
 
 def load_checkpoint(

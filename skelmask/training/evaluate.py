@@ -35,11 +35,35 @@ from skelmask.training.seed import seed_everything
 
 __all__ = [
     "EvalResult",
+    "RawCoordinates",
     "extract_features",
     "knn_accuracy",
     "linear_probe",
     "supervised_epochs",
 ]
+
+
+class RawCoordinates(nn.Module):
+    """The identity "encoder" of the raw-coordinates baseline: a clip's flattened coordinates.
+
+    A linear probe on it measures what the coordinates alone give, which a pretrained encoder
+    should beat.
+
+    Args:
+        embed_dim: ``C·T·V·M`` of the clips it will see.
+
+    Examples:
+        >>> RawCoordinates(3 * 8 * 20).forward_features(torch.zeros(2, 3, 8, 20, 1)).shape
+        torch.Size([2, 480])
+    """
+
+    def __init__(self, embed_dim: int) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, C, T, V, M)`` → ``(N, C·T·V·M)``."""
+        return x.flatten(1)
 
 
 @dataclass
