@@ -44,6 +44,7 @@ from skelmask.training import (
     MetricLogger,
     PretrainConfig,
     ProbeConfig,
+    RawCoordinates,
     cleanup_distributed,
     extract_features,
     knn_accuracy,
@@ -149,9 +150,10 @@ def build_parser(
     parser.set_defaults(method=defaults.method)
     parser.add_argument(
         "--stages",
-        default="pretrain,probe,knn",
+        default="pretrain,probe,knn,baseline,raw",
         help=f"comma-separated subset of {', '.join(stages)}; 'baseline' probes the same "
-        "encoder at random initialisation",
+        "encoder at random initialisation, 'raw' the raw coordinates (the two numbers the "
+        "pretrained probe must beat)",
     )
     data = parser.add_argument_group("data")
     data.add_argument("--data", choices=DATA_SOURCES, default="synthetic")
@@ -480,7 +482,7 @@ def _check_data(run: Run, test_arrays: SkeletonArrays) -> None:
         )
     per_step = context.world_size
     needs = [("--batch-size", args.batch_size, "pretrain" in args.stages)]
-    probing = any(stage in args.stages for stage in ("probe", "baseline"))
+    probing = any(stage in args.stages for stage in ("probe", "baseline", "raw"))
     needs.append(("--probe-batch-size", args.probe_batch_size, probing))
     for option, batch, used in needs:
         if used and len(train) < batch * per_step:
@@ -581,7 +583,7 @@ def _pretrain(run: Run, model: nn.Module) -> None:
 
 
 def evaluation_stages(run: Run, encoder: nn.Module, fresh_encoder: Callable[[], nn.Module]) -> None:
-    """The linear probe, kNN and random-initialisation baseline stages that were chosen.
+    """The linear probe, kNN, random-initialisation and raw-coordinates stages that were chosen.
 
     Args:
         run: The run.
@@ -625,6 +627,8 @@ def evaluation_stages(run: Run, encoder: nn.Module, fresh_encoder: Callable[[], 
     if "baseline" in args.stages:
         torch.manual_seed(args.seed)
         probe(fresh_encoder(), "baseline_probe")
+    if "raw" in args.stages:
+        probe(RawCoordinates(int(run.train_set[0][0].numel())), "raw_probe")
 
 
 def finish(run: Run) -> dict[str, Any]:
@@ -636,11 +640,35 @@ def finish(run: Run) -> dict[str, Any]:
     return run.summary
 
 
+# The same linear probe on three inputs; a pretrained encoder is worth its cost only when it
+# beats both baselines.
+COMPARISON = (
+    ("probe_last_accuracy", "pretrained encoder"),
+    ("baseline_probe_last_accuracy", "same encoder, random initialisation"),
+    ("raw_probe_last_accuracy", "raw coordinates (no encoder)"),
+)
+
+
 def print_summary(summary: dict[str, Any]) -> None:
-    """A two-column table of the run's configuration and results."""
+    """A two-column table of the run's configuration and results, then the probe comparison."""
     width = max(len(key) for key in summary)
     print("\n" + "=" * (width + 14))
     for key, value in summary.items():
         shown = f"{value:.4f}" if isinstance(value, float) else str(value)
         print(f"{key:<{width}}  {shown}")
     print("=" * (width + 14))
+    print_comparison(summary)
+
+
+def print_comparison(summary: dict[str, Any]) -> None:
+    """The linear probe's last-epoch accuracy on each input that was probed, labelled."""
+    rows = [(label, summary[key]) for key, label in COMPARISON if key in summary]
+    if len(rows) < 2:
+        return
+    pretrained = summary.get("probe_last_accuracy")
+    print("linear probe, last-epoch test accuracy:")
+    for label, accuracy in rows:
+        gap = ""
+        if pretrained is not None and label != COMPARISON[0][1]:
+            gap = f"   (pretrained {pretrained - accuracy:+.4f})"
+        print(f"  {label:<36} {accuracy:.4f}{gap}")

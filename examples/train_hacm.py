@@ -32,7 +32,7 @@ from skelmask.training import (
     finetune,
 )
 
-STAGES = ("pretrain", "probe", "knn", "finetune", "baseline")
+STAGES = ("pretrain", "probe", "knn", "finetune", "baseline", "raw")
 MODEL_OPTIONS = (
     "window",
     "t_patch",

@@ -33,7 +33,7 @@ from skelmask.models.skelemixclr import SkeleMixCLR
 from skelmask.models.stgcn import STGCN
 from skelmask.training import DistributedContext
 
-STAGES = ("pretrain", "probe", "knn", "baseline")
+STAGES = ("pretrain", "probe", "knn", "baseline", "raw")
 MODEL_OPTIONS = (
     "window",
     "channels",

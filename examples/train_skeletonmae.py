@@ -30,7 +30,7 @@ from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.models.gin import GINEncoder, SkeletonMAEModel
 from skelmask.training import DistributedContext
 
-STAGES = ("pretrain", "probe", "knn", "baseline")
+STAGES = ("pretrain", "probe", "knn", "baseline", "raw")
 MODEL_OPTIONS = (
     "window",
     "width",

@@ -203,3 +203,21 @@ def test_cuda_run_with_bf16_autocast(train_hacm: ModuleType, preset: str, tmp_pa
     state = torch.load(tmp_path / "checkpoint-last.pt", weights_only=True, map_location="cpu")
     assert state["model"]
     assert all(torch.isfinite(value).all() for value in state["model"].values())
+
+
+def test_default_stages_print_the_three_labelled_probes(
+    train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer's first run says how pretraining compares with doing nothing."""
+    summary = train_hacm.main([*TINY, "--output-dir", str(tmp_path)])
+    printed = capsys.readouterr().out
+    for key, label in (
+        ("probe_last_accuracy", "pretrained encoder"),
+        ("baseline_probe_last_accuracy", "same encoder, random initialisation"),
+        ("raw_probe_last_accuracy", "raw coordinates (no encoder)"),
+    ):
+        assert 0.0 <= summary[key] <= 1.0, key
+        line = next(line for line in printed.splitlines() if line.strip().startswith(label))
+        assert f"{summary[key]:.4f}" in line
+    gap = summary["probe_last_accuracy"] - summary["raw_probe_last_accuracy"]
+    assert f"(pretrained {gap:+.4f})" in printed
