@@ -210,7 +210,8 @@ def create_mae(
             drawn once per batch or a ``RatioSchedule`` (which the caller steps once per
             training step). None: 0.9 for the presets' maskers, a named masker's default
             otherwise (see ``create_masker``). Not with a ``Masker`` instance, which carries
-            its own.
+            its own. A varying ratio changes the count, and ``torch.compile`` specialises on
+            it (``docs/maskers/schedules.md``).
         decoder_heads: Decoder attention heads; default ``num_heads``.
         masker: None for the preset's masker, a ``create_masker`` name, or a ``Masker``.
 
