@@ -153,13 +153,17 @@ def masker_inputs(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Token grids ``(B, Tp, V, D)`` and coordinates ``(B, T, V, 3)``, float32.
 
+    Tokens have norms near 1, as embedded tokens do (not ``sqrt(D)``, which the hyperbolic
+    masker would clip onto one sphere, and warn about).
+
     Returns:
         ``NUM_INPUT_SETS`` pairs ``(tokens, coords)``.
     """
     generator = torch.Generator().manual_seed(seed)
     pairs = []
     for _ in range(NUM_INPUT_SETS):
-        tokens = torch.randn(batch_size, frames // t_patch, joints, width, generator=generator)
+        shape = (batch_size, frames // t_patch, joints, width)
+        tokens = torch.randn(shape, generator=generator) / width**0.5
         coords = (torch.randn(batch_size, frames, joints, 3, generator=generator) * 0.02).cumsum(1)
         pairs.append((tokens.to(device), coords.to(device)))
     return pairs

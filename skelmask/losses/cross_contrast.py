@@ -7,7 +7,7 @@ from einops import einsum
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_positive
+from skelmask._checks import check_holds, check_positive
 from skelmask.losses._numerics import (
     check_temperature,
     float32_maths,
@@ -245,9 +245,9 @@ def _check_inputs(features: torch.Tensor, branch: torch.Tensor, valid: torch.Ten
             f"valid must be a bool tensor of shape (B,) = ({batch},), got dtype {valid.dtype} "
             f"and shape {tuple(valid.shape)}"
         )
-    if not torch.compiler.is_compiling() and not bool(((branch == 0) | (branch == 1)).all()):
-        raise ValueError(
-            "branch must hold 0 (temporal branch) or 1 (spatial branch), got values "
-            f"{sorted(set(branch.flatten().tolist()))}"
-        )
+    check_holds(
+        ((branch == 0) | (branch == 1)).all(),
+        "branch must hold 0 (temporal branch) or 1 (spatial branch)",
+        lambda: f"values {sorted(set(branch.flatten().tolist()))}",
+    )
     return batch
