@@ -158,6 +158,9 @@ class CrossContrastLoss(nn.Module):
 
         Raises:
             ValueError: If a shape does not match or ``branch`` holds values other than 0 and 1.
+                Off the CPU the value check is queued on the device, so that the host does not
+                wait for it every step; it fails, with the same message, at the next
+                synchronisation.
         """
         batch = _check_inputs(features, branch, valid)
         with float32_maths(features.device):

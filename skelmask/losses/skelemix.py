@@ -239,6 +239,9 @@ class SkeleMixContrastLoss(nn.Module):
 
         Raises:
             ValueError: If the shapes do not match or ``donor`` is not integer in ``[0, N)``.
+                Off the CPU the range check is queued on the device, so that the host does not
+                wait for it every step; it fails, with the same message, at the next
+                synchronisation.
         """
         logits = self.logits(query, key, trimmed, truncated, donor, negatives)
         target = torch.zeros(len(query), dtype=torch.int64, device=query.device)

@@ -293,3 +293,14 @@ def test_create_mae_rejects_bad_arguments() -> None:
         create_mae("hacm", mask_ratio=1.0, **TINY)
     with pytest.raises(KeyError):
         create_mae("mae", layout="no-such-layout", **TINY)
+
+
+@pytest.mark.parametrize("preset", ["mae", "mamp"])
+def test_training_pass_reads_nothing_back_off_the_cpu(preset: Preset) -> None:
+    # A meta tensor has no values, so any read back to the host raises, as it would stall a GPU
+    # every step. (hacm's Poincaré map opens an autocast region, which the meta device lacks.)
+    model = tiny_mae(preset, layout="nturgb+d").to("meta")
+    out = model((torch.randn(2, 3, 8, 25, 2) * 0.02).cumsum(dim=2).to("meta"))
+    out.loss.backward()
+    assert out.loss.device.type == "meta"
+    assert all(p.grad is not None and p.grad.device.type == "meta" for p in model.parameters())
