@@ -16,13 +16,14 @@ Peak memory is measured over the timed repeats only:
   size before them, ``peak_total_mib`` the whole process's peak (Python and libraries
   included). Where ``/proc`` does not offer this (not Linux), both are ``None`` ("n/a").
 
-Two counts need no timing and give the same answer on any device:
+Two counts need no timing:
 
 * ``count_flops``: floating-point operations of the matrix products and attention of a call
-  (``torch.utils.flop_counter``), so that a time becomes an achieved TFLOP/s;
+  (``torch.utils.flop_counter``), so that a time becomes an achieved TFLOP/s; the same on any
+  device;
 * ``count_host_syncs``: operations that make the host wait for a CUDA device (reads back such as
   ``.item()``, ``bool(tensor)``, ``nonzero``, boolean indexing, copies to the CPU, and tensors
-  made from Python data). Counted on the CPU they show where a CUDA run would stall.
+  made from Python data), counted on whatever device the call runs.
 """
 
 from __future__ import annotations
@@ -300,12 +301,14 @@ def count_host_syncs(call: Callable[[], object]) -> dict[str, int]:
     all ``_local_scalar_dense``), operators whose output size depends on the data (``nonzero``,
     ``masked_select``, ``unique``), boolean-mask indexing, copies to the CPU, and tensors made
     from Python data (``torch.tensor``, ``torch.as_tensor``: ``lift_fresh``), which on CUDA are
-    blocking copies. On the CPU none of these waits for anything, but the count is the same, so
-    it shows on any machine where a CUDA run of the same code would stall. It is a proxy and errs
-    towards counting: operations on tensors that live on the CPU by design (an optimiser's step
-    counter) count too, so count a model's forward and backward passes rather than a whole
-    optimiser step; and a Python number assigned into a CPU tensor (``x[mask] = 0.0``) shows as
-    ``lift_fresh`` although CUDA may fill it on the device.
+    blocking copies. On the CPU none of these waits for anything, but code that does not branch
+    on the device reads back there just as on CUDA, so a CPU count shows where a CUDA run would
+    stall. It errs towards counting: code that checks values differently off the CPU
+    (skelmask's input checks queue assertions on the device there) reads back on the CPU only;
+    operations on tensors that live on the CPU by design (an optimiser's step counter) count
+    too, so count a model's forward and backward passes rather than a whole optimiser step; and
+    a Python number assigned into a CPU tensor (``x[mask] = 0.0``) shows as ``lift_fresh``
+    although CUDA may fill it on the device.
 
     Args:
         call: The work to count; it runs once, for real.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
 __all__ = [
     "check_finite",
+    "check_holds",
     "check_mask_ratio",
     "check_positive",
     "check_positive_int",
@@ -73,3 +75,22 @@ def check_finite(values: torch.Tensor, name: str) -> None:
     if not bool(torch.isfinite(values).all()):
         bad = int((~torch.isfinite(values)).sum())
         raise ValueError(f"{name} contains {bad} NaN or infinite values; expected finite numbers")
+
+
+def check_holds(
+    holds: torch.Tensor, message: str, details: Callable[[], str] | None = None
+) -> None:
+    """Raises ``ValueError`` with ``message`` unless the 0-d bool tensor ``holds`` is True.
+
+    Like ``check_finite``: skipped while ``torch.compile`` traces; off the CPU queued on the device
+    (``torch._assert_async``, failing with ``message`` at the next synchronisation) so that the
+    host never waits for a value every step; on the CPU checked at once, the error ending in
+    ``", got " + details()`` (called only then, since it may read the values).
+    """
+    if torch.compiler.is_compiling():
+        return
+    if holds.device.type != "cpu":
+        torch._assert_async(holds, message)
+        return
+    if not bool(holds):
+        raise ValueError(message if details is None else f"{message}, got {details()}")

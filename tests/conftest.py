@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,3 +68,15 @@ def shared_data() -> Path:
 def device(request: pytest.FixtureRequest) -> torch.device:
     """Runs a test on CPU and, under the ``cuda`` marker, on the GPU."""
     return torch.device(request.param)
+
+
+@pytest.fixture
+def meta_device(monkeypatch: pytest.MonkeyPatch) -> torch.device:
+    """PyTorch's ``meta`` device, to show that code reads nothing back to the host off the CPU.
+
+    A meta tensor has shapes but no values, so ``.item()``, ``bool(tensor)``, ``nonzero`` and any
+    copy to the CPU raise on it: code that runs on it would not stop a GPU's host every step.
+    The meta device has no autocast, so ``torch.autocast`` regions become no-ops for the test.
+    """
+    monkeypatch.setattr(torch, "autocast", lambda *args, **kwargs: contextlib.nullcontext())
+    return torch.device("meta")

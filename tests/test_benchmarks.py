@@ -385,7 +385,7 @@ def test_hot_paths_build_no_tensor_from_host_data(bench: dict[str, ModuleType]) 
     # Regression: SkeleMix, ScaledCosineError without a mask and the Poincaré midpoint each made
     # a tensor from a Python number on the input's device, a blocking host-to-GPU copy per call.
     count = bench["harness"].count_host_syncs
-    mix = SkeleMix(get_layout("nturgb+d"), temporal_stride=4)
+    mix = SkeleMix(get_layout("nturgb+d"), t_patch=4)
     clips = torch.randn(3, 3, 16, 25, 2)
     pred, target = torch.randn(4, 6, 3), torch.randn(4, 6, 3)
     points, c = torch.randn(2, 5, 3) * 0.1, torch.tensor(1.0)
@@ -395,22 +395,22 @@ def test_hot_paths_build_no_tensor_from_host_data(bench: dict[str, ModuleType]) 
     assert count(lambda: _poincare.midpoint(points, c)) == {}
 
 
-@pytest.mark.parametrize(("preset", "syncs"), [("mae", 1), ("mamp", 2), ("hacm", 3)])
-def test_eager_pretraining_pass_syncs_only_in_its_input_checks(
-    bench: dict[str, ModuleType], preset: str, syncs: int
+@pytest.mark.parametrize("preset", ["mae", "mamp", "hacm"])
+def test_eager_pretraining_pass_neither_copies_host_data_nor_sizes_by_data(
+    bench: dict[str, ModuleType], preset: str
 ) -> None:
-    # What docs/benchmarks.md states: each masker checks that its scores (and the motion masker
-    # its coordinates) are finite, and the contrast loss that its branch ids are 0/1, by reading
-    # one value back; nothing else in a forward and backward pass waits for the device.
+    # On the CPU the input checks read values back (off the CPU most are queued on the device;
+    # tests/models/test_mae.py runs the pass on a device that cannot read back). Nothing else may
+    # wait for the device: no tensor from host data, no output sized by the data.
     torch.manual_seed(0)
     model = create_mae(preset, layout="nturgb+d", num_frames=8, embed_dim=16, depth=1,
                        num_heads=2, decoder_dim=16, decoder_depth=1)  # fmt: skip
-    x = torch.randn(2, 3, 8, 25, 2)
+    x = (torch.randn(2, 3, 8, 25, 2) * 0.02).cumsum(dim=2)
 
     def forward_backward() -> None:
         model(x).loss.backward()
 
-    assert bench["harness"].count_host_syncs(forward_backward) == {"_local_scalar_dense": syncs}
+    assert set(bench["harness"].count_host_syncs(forward_backward)) <= {"_local_scalar_dense"}
 
 
 def test_measure_summarises_every_repeat(bench: dict[str, ModuleType]) -> None:

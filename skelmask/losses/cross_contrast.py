@@ -7,7 +7,7 @@ from einops import einsum
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_positive
+from skelmask._checks import check_holds, check_positive
 from skelmask.losses._numerics import (
     check_temperature,
     float32_maths,
@@ -158,6 +158,9 @@ class CrossContrastLoss(nn.Module):
 
         Raises:
             ValueError: If a shape does not match or ``branch`` holds values other than 0 and 1.
+                Off the CPU the value check is queued on the device, so that the host does not
+                wait for it every step; it fails, with the same message, at the next
+                synchronisation.
         """
         batch = _check_inputs(features, branch, valid)
         with float32_maths(features.device):
@@ -245,9 +248,9 @@ def _check_inputs(features: torch.Tensor, branch: torch.Tensor, valid: torch.Ten
             f"valid must be a bool tensor of shape (B,) = ({batch},), got dtype {valid.dtype} "
             f"and shape {tuple(valid.shape)}"
         )
-    if not torch.compiler.is_compiling() and not bool(((branch == 0) | (branch == 1)).all()):
-        raise ValueError(
-            "branch must hold 0 (temporal branch) or 1 (spatial branch), got values "
-            f"{sorted(set(branch.flatten().tolist()))}"
-        )
+    check_holds(
+        ((branch == 0) | (branch == 1)).all(),
+        "branch must hold 0 (temporal branch) or 1 (spatial branch)",
+        lambda: f"values {sorted(set(branch.flatten().tolist()))}",
+    )
     return batch

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_positive, check_positive_int
+from skelmask._checks import check_holds, check_positive, check_positive_int
 from skelmask.losses._numerics import check_temperature, float32_maths, normalize_rows
 
 __all__ = ["MoCoQueue", "SkeleMixContrastLoss", "SkeleMixLogits", "SkeleMixLosses"]
@@ -239,6 +239,9 @@ class SkeleMixContrastLoss(nn.Module):
 
         Raises:
             ValueError: If the shapes do not match or ``donor`` is not integer in ``[0, N)``.
+                Off the CPU the range check is queued on the device, so that the host does not
+                wait for it every step; it fails, with the same message, at the next
+                synchronisation.
         """
         logits = self.logits(query, key, trimmed, truncated, donor, negatives)
         target = torch.zeros(len(query), dtype=torch.int64, device=query.device)
@@ -287,5 +290,8 @@ def _check_inputs(
             f"donor must be an int64 tensor of shape (N,) = ({shape[0]},), got dtype "
             f"{donor.dtype} and shape {tuple(donor.shape)}"
         )
-    if not torch.compiler.is_compiling() and bool(((donor < 0) | (donor >= shape[0])).any()):
-        raise ValueError(f"donor must hold sample indices in [0, {shape[0]}), got {donor.tolist()}")
+    check_holds(
+        ((donor >= 0) & (donor < shape[0])).all(),
+        f"donor must hold sample indices in [0, {shape[0]})",
+        lambda: str(donor.tolist()),
+    )

@@ -467,3 +467,11 @@ def test_autocast_does_not_lower_the_precision_of_the_loss() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         under_autocast = loss_fn(features, branch)
     torch.testing.assert_close(under_autocast, loss_fn(features, branch), rtol=1e-6, atol=0.0)
+
+
+def test_branch_check_reads_nothing_back_off_the_cpu(meta_device: torch.device) -> None:
+    # Off the CPU the branch check is queued on the device, not read back every step.
+    features = torch.randn(3, 5, 4, device=meta_device)
+    branch = torch.zeros(3, 5, dtype=torch.int64, device=meta_device)
+    loss = CrossContrastLoss()(features, branch)
+    assert (loss.shape, loss.device.type) == ((), "meta")

@@ -237,3 +237,11 @@ def test_hostile_temperature_and_huge_inputs() -> None:
     torch.testing.assert_close(huge.loss, loss_fn(q, k, p, c, donor, negatives).loss)
     tiny_temperature = SkeleMixContrastLoss(temperature=1e-38)(q, k, p, c, donor, negatives)
     assert torch.isfinite(tiny_temperature.loss)
+
+
+def test_donor_check_reads_nothing_back_off_the_cpu(meta_device: torch.device) -> None:
+    # Off the CPU the donor check is queued on the device, not read back every step.
+    x = torch.randn(3, 4, device=meta_device)
+    donor = torch.tensor([1, 2, 0]).to(meta_device)
+    losses = SkeleMixContrastLoss()(x, x, x, x, donor, torch.randn(5, 4, device=meta_device))
+    assert (losses.loss.shape, losses.loss.device.type) == ((), "meta")

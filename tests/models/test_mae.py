@@ -293,3 +293,21 @@ def test_create_mae_rejects_bad_arguments() -> None:
         create_mae("hacm", mask_ratio=1.0, **TINY)
     with pytest.raises(KeyError):
         create_mae("mae", layout="no-such-layout", **TINY)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_training_pass_reads_nothing_back_off_the_cpu(
+    preset: Preset, meta_device: torch.device
+) -> None:
+    # Off the CPU the input checks are queued on the device: a forward and backward pass never
+    # waits for it. The first call's one-time checks (the hyperbolic masker's clip warning) run
+    # on the CPU.
+    model = tiny_mae(preset, layout="nturgb+d")
+    x = (torch.randn(2, 3, 8, 25, 2) * 0.02).cumsum(dim=2)
+    model(x)
+    model.to(meta_device)
+    out = model(x.to(meta_device))
+    out.loss.backward()
+    assert out.loss.device == meta_device
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert all(p.grad is not None and p.grad.device == meta_device for p in trainable)
