@@ -3,7 +3,7 @@
 Configuration (NTU-60, MAMP): T = 120 frames, V = 25 joints (``nturgb+d``), temporal patch 4
 (a Tp × Vp = 30 × 25 token grid), token width D = 256, ``M = 2`` persons per clip. A batch of
 ``N`` clips is a masker input of ``B = N·M`` token grids, exactly what the masker sees inside
-``skelmask.models.SkeletonMAE``. The share is
+``skelmask.models.TransformerMAE``. The share is
 
     masker time / time of one AdamW step (forward, backward, update) of
     ``create_mae(preset, ...)`` at the same configuration and batch,

@@ -10,7 +10,7 @@ implementation choices of typical research code instead of the library's:
 * the visible-token bookkeeping loops over samples as well;
 * float32 only (no autocast) and no ``torch.compile``.
 
-Parameter names and shapes match ``skelmask.models.SkeletonMAE`` with a Euclidean encoder,
+Parameter names and shapes match ``skelmask.models.TransformerMAE`` with a Euclidean encoder,
 so ``naive.load_state_dict(library_model.state_dict())`` copies the weights; the tests use
 that to check that both compute the same loss for the same mask.
 """

@@ -33,7 +33,7 @@ from skelmask.maskers import (
     SemanticTubeMasker,
 )
 from skelmask.models import create_mae
-from skelmask.models.mae import SkeletonMAE
+from skelmask.models.mae import TransformerMAE
 from skelmask.training.schedule import param_groups
 
 Precision = Literal["float32", "bf16"]
@@ -303,7 +303,7 @@ def build_mae(
     size: ModelSize,
     device: torch.device,
     seed: int,
-) -> SkeletonMAE:
+) -> TransformerMAE:
     """``create_mae(preset, ...)`` at ``size``, on ``device``, seeded."""
     torch.manual_seed(seed)
     model = create_mae(
@@ -394,6 +394,6 @@ def forward_backward(
 
 
 def mae_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The total loss of a ``SkeletonMAE`` (possibly compiled)."""
+    """The total loss of a ``TransformerMAE`` (possibly compiled)."""
     loss: torch.Tensor = model(x).loss
     return loss

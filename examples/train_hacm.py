@@ -25,7 +25,7 @@ from typing import Any
 
 import common
 
-from skelmask.models import SkeletonClassifier, SkeletonMAE, create_mae
+from skelmask.models import SkeletonClassifier, TransformerMAE, create_mae
 from skelmask.training import (
     DistributedContext,
     FinetuneConfig,
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return common.parse(parser, argv, STAGES, MODEL_OPTIONS)
 
 
-def build_mae(args: argparse.Namespace, layout: str, channels: int) -> SkeletonMAE:
+def build_mae(args: argparse.Namespace, layout: str, channels: int) -> TransformerMAE:
     """The preset's MAE; its encoder is what every evaluation stage uses."""
     return create_mae(
         args.method,

@@ -27,7 +27,7 @@ from typing import Any
 import common
 
 from skelmask.maskers.body_part import BodyPartMasker
-from skelmask.models.gin import GINEncoder, SkeletonMAEModel
+from skelmask.models.gin import GINEncoder, GINSkeletonMAE
 from skelmask.training import DistributedContext
 
 STAGES = ("pretrain", "probe", "knn", "baseline", "raw")
@@ -91,7 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return common.parse(parser, argv, STAGES, MODEL_OPTIONS)
 
 
-def build_model(args: argparse.Namespace, layout: str, channels: int) -> SkeletonMAEModel:
+def build_model(args: argparse.Namespace, layout: str, channels: int) -> GINSkeletonMAE:
     """The GIN encoder and its SkeletonMAE pretraining model; evaluation uses ``.encoder``."""
     encoder = GINEncoder(
         layout,
@@ -107,7 +107,7 @@ def build_model(args: argparse.Namespace, layout: str, channels: int) -> Skeleto
         num_parts=args.num_parts,
         draw_per=args.draw_per,
     )
-    return SkeletonMAEModel(
+    return GINSkeletonMAE(
         encoder,
         masker,
         decoder_depth=args.decoder_depth,

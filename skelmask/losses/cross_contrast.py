@@ -35,7 +35,7 @@ class CrossContrastLoss(nn.Module):
     with a softmax over each row (over the keys). The loss is
     ``weight · Σᵢ MSE(Sᵢ, I)``, every MSE averaged over the ``B²`` entries.
 
-    Defaults and deviations from the official code (see ``hacm.md`` §1.12, bugs B11–B13):
+    Defaults and deviations from the official code (``docs/hacm.md``, rows H10 and H11):
 
     * ``normalize=True, temperature=0.1``: the means are L2-normalised, so logits lie in
       ``[-1/τ, 1/τ]``. The official code uses raw dot products of 256-d features with no
@@ -43,7 +43,7 @@ class CrossContrastLoss(nn.Module):
       gradient vanishes.
     * Branch means use each sample's **true** per-branch token counts, read from ``branch``. The
       official code splits the visible tokens at ``K // 2``, which is only right when both
-      branches keep the same number of tokens (B11).
+      branches keep the same number of tokens.
     * ``g`` is the mean of all ``K`` visible tokens (as in the official code); with unequal
       branch counts it is not ``(a + b) / 2``.
     * A sample whose visible tokens all come from one branch uses ``g`` as the mean of its
@@ -55,7 +55,7 @@ class CrossContrastLoss(nn.Module):
       All-zero features never produce NaN, with or without ``valid``.
     * ``include_inter=True`` keeps the official code's third term; the paper's figure shows only
       ``S₁`` and ``S₂``. ``weight`` is the paper's contrast weight (α, up to the scale of the
-      reconstruction term); the official code adds the loss with weight 1 (B13).
+      reconstruction term); the official code adds the loss with weight 1.
     * ``gather_distributed=True`` all-gathers the keys (``g`` and ``b``) of every rank with
       gradient: rows are this rank's samples, columns the global batch, and the identity target
       is shifted by the rank's offset. The official code contrasts within each GPU's batch

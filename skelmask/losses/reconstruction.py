@@ -37,7 +37,7 @@ def motion_target(
     MaskSem's second target): ``coords[:, t + 2] − 2·coords[:, t + 1] + coords[:, t]`` for
     ``t < T − 2`` and 0 for the last two frames; in general the ``order``-th forward
     difference, zero-padded at the end to ``T`` frames. HA-CM additionally maps the motion through the Poincaré
-    exponential map (``hacm.md`` §1.10, B25); that changes values by under 1.5 % and is not done
+    exponential map (``docs/hacm.md``, row H12); that changes values by under 1.5 % and is not done
     here. The differences are taken in at least float32: in float16 the motion between
     coordinates of ±4e4 would overflow to infinity.
 
@@ -150,7 +150,7 @@ class MaskedReconstructionLoss(nn.Module):
     its ``MaskResult.mask``.
 
     Deviation from the official HA-CM code: it normalises the target unconditionally, ignoring
-    its ``norm_skes_loss`` flag (B24); here ``normalize_target`` is honoured. Its default, True,
+    its ``norm_skes_loss`` flag (``docs/hacm.md``, row H11); here ``normalize_target`` is honoured. Its default, True,
     matches every published configuration.
 
     When no token is hidden the loss is 0 (still attached to ``pred``'s graph, with zero

@@ -11,8 +11,8 @@ from __future__ import annotations
 from skelmask.models.blocks import MLP, Attention, Block, DropPath
 from skelmask.models.classifier import HeadKind, SkeletonClassifier, encoder_state_from_mae
 from skelmask.models.encoder import SkeletonEncoder
-from skelmask.models.gin import GINEncoder, GINLayer, SkeletonMAEModel
-from skelmask.models.mae import MAEOutput, SkeletonMAE, Target
+from skelmask.models.gin import GINEncoder, GINLayer, GINSkeletonMAE
+from skelmask.models.mae import MAEOutput, Target, TransformerMAE
 from skelmask.models.presets import MaskerName, Preset, create_mae, create_masker
 from skelmask.models.skelemixclr import SkeleMixCLR, SkeleMixCLROutput, random_shear
 from skelmask.models.stgcn import STGCN, STGCNBlock, spatial_partition
@@ -25,6 +25,7 @@ __all__ = [
     "DropPath",
     "GINEncoder",
     "GINLayer",
+    "GINSkeletonMAE",
     "HeadKind",
     "MAEOutput",
     "MaskerName",
@@ -34,9 +35,8 @@ __all__ = [
     "SkeleMixCLROutput",
     "SkeletonClassifier",
     "SkeletonEncoder",
-    "SkeletonMAE",
-    "SkeletonMAEModel",
     "Target",
+    "TransformerMAE",
     "create_mae",
     "create_masker",
     "encoder_state_from_mae",

@@ -134,7 +134,7 @@ class SkeletonClassifier(nn.Module):
 
 
 def encoder_state_from_mae(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The encoder's weights from a ``SkeletonMAE`` state dict.
+    """The encoder's weights from a ``TransformerMAE`` state dict.
 
     Keeps the ``encoder.*`` entries without that prefix and drops the masker's and decoder's.
     Prefixes added by ``DistributedDataParallel`` (``module.``) and ``torch.compile``

@@ -37,7 +37,7 @@ class SkeletonEncoder(nn.Module):
 
     A clip of ``T = num_frames`` frames and ``V = num_joints`` joints becomes a ``(Tp, V)`` grid
     of tokens, ``Tp = T // t_patch``, flattened time-major (``l = t·V + v``) for the blocks.
-    Pretraining (``SkeletonMAE``) calls ``embed``, masks, and
+    Pretraining (``TransformerMAE``) calls ``embed``, masks, and
     ``encode`` the visible tokens; downstream code calls ``forward_features`` (all
     tokens, no masking) or the module itself, which is the same.
 

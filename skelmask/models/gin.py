@@ -24,7 +24,7 @@ from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.models.blocks import check_floating
 from skelmask.models.mae import MAEOutput
 
-__all__ = ["GINEncoder", "GINLayer", "SkeletonMAEModel"]
+__all__ = ["GINEncoder", "GINLayer", "GINSkeletonMAE"]
 
 
 class GINLayer(nn.Module):
@@ -257,7 +257,7 @@ class GINEncoder(nn.Module):
         )
 
 
-class SkeletonMAEModel(nn.Module):
+class GINSkeletonMAE(nn.Module):
     """SkeletonMAE-style pretraining: hide body parts, encode each frame's graph, rebuild them.
 
     ``forward`` on a batch ``(N, C, T, V, M)`` works on ``B = N·M`` single-person clips:
@@ -301,7 +301,7 @@ class SkeletonMAEModel(nn.Module):
 
     Examples:
         >>> encoder = GINEncoder("nw-ucla", width=16, depth=2)
-        >>> model = SkeletonMAEModel(encoder)
+        >>> model = GINSkeletonMAE(encoder)
         >>> out = model(torch.randn(2, 3, 6, 20, 1))  # (N, C, T, V, M)
         >>> out.loss.shape, out.pred.shape, int(out.mask.sum(dim=1)[0])  # (B, T·V, C), (B, T·V)
         (torch.Size([]), torch.Size([2, 120, 3]), 48)

@@ -29,7 +29,7 @@ from skelmask.models.blocks import Block, check_heads, init_weights
 from skelmask.models.encoder import SkeletonEncoder
 from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tokens
 
-__all__ = ["MAEOutput", "SkeletonMAE", "Target"]
+__all__ = ["MAEOutput", "Target", "TransformerMAE"]
 
 Target = Literal["motion", "coords"]
 """Reconstruction target: frame-difference motion (MAMP, HA-CM) or raw coordinates (MAE)."""
@@ -39,7 +39,7 @@ _TARGETS: tuple[Target, ...] = ("motion", "coords")
 
 @dataclass(frozen=True)
 class MAEOutput:
-    """What ``SkeletonMAE`` returns.
+    """What ``TransformerMAE`` returns.
 
     Attributes:
         loss: Scalar float32 total loss, the sum of ``losses``.
@@ -56,7 +56,7 @@ class MAEOutput:
     mask: torch.Tensor
 
 
-class SkeletonMAE(nn.Module):
+class TransformerMAE(nn.Module):
     """Masked autoencoder of skeleton sequences with a pluggable masker.
 
     ``forward`` turns a batch ``(N, C, T, V, M)`` into ``B = N·M`` single-person clips
@@ -98,11 +98,11 @@ class SkeletonMAE(nn.Module):
         TypeError: If ``encoder`` or ``masker`` has the wrong type.
 
     Examples:
-        >>> from skelmask.models import SkeletonEncoder, SkeletonMAE
+        >>> from skelmask.models import SkeletonEncoder, TransformerMAE
         >>> encoder = SkeletonEncoder(
         ...     num_joints=20, num_frames=8, embed_dim=16, depth=1, num_heads=2
         ... )
-        >>> mae = SkeletonMAE(
+        >>> mae = TransformerMAE(
         ...     encoder, RandomMasker(0.75), decoder_dim=8, decoder_depth=1, decoder_heads=2
         ... )
         >>> out = mae(torch.randn(3, 3, 8, 20, 1))  # (N, C, T, V, M)

@@ -29,7 +29,7 @@ from skelmask.maskers import (
 )
 from skelmask.maskers.ratio import RatioSpec, check_ratio_spec, nominal_ratio
 from skelmask.models.encoder import SkeletonEncoder
-from skelmask.models.mae import SkeletonMAE, Target
+from skelmask.models.mae import Target, TransformerMAE
 from skelmask.poincare import DEFAULT_CLIP_R
 
 __all__ = ["MaskerName", "Preset", "create_mae", "create_masker"]
@@ -120,7 +120,7 @@ def create_masker(
 
     Every masker takes the ``(Tp, V)`` grid of the layout's joints, one token per joint.
     ``SaliencyMasker`` has no name: it needs a ``saliency=`` map at every call, which
-    ``SkeletonMAE`` does not pass.
+    ``TransformerMAE`` does not pass.
 
     Args:
         name: One of the names above.
@@ -171,8 +171,8 @@ def create_mae(
     mask_ratio: RatioSpec | None = None,
     decoder_heads: int | None = None,
     masker: MaskerName | Masker | None = None,
-) -> SkeletonMAE:
-    """Builds a ``SkeletonMAE`` in the configuration of a published method.
+) -> TransformerMAE:
+    """Builds a ``TransformerMAE`` in the configuration of a published method.
 
     * ``"mae"``: uniform ``RandomMasker``, coordinate target (He et al.).
     * ``"mamp"``: ``MotionAwareMasker`` (temperature 0.8, salient motion
@@ -220,7 +220,7 @@ def create_mae(
 
     Raises:
         ValueError: On an unknown preset or masker name, an invalid size or ratio, a masker
-            that needs call-time inputs ``SkeletonMAE`` does not pass (``saliency=``), a
+            that needs call-time inputs ``TransformerMAE`` does not pass (``saliency=``), a
             ratio given with a ``Masker`` instance, or ``"hacm"`` without a ``CrossMasker``.
         TypeError: If ``masker`` is neither a name nor a ``Masker``.
         KeyError: If ``layout`` names no registered layout.
@@ -270,7 +270,7 @@ def create_mae(
     )
     target: Target = "coords" if preset == "mae" else "motion"
     contrast = CrossContrastLoss() if preset == "hacm" else None
-    return SkeletonMAE(
+    return TransformerMAE(
         encoder,
         chosen,
         decoder_dim=decoder_dim,

@@ -57,7 +57,7 @@ def _check_common(epochs: int, batch_size: int, lr: float, num_workers: int) -> 
 
 @dataclass
 class PretrainConfig(_Config):
-    """Masked-autoencoder pre-training (MAMP/HA-CM defaults, ``hacm.md`` §4.1).
+    """Masked-autoencoder pre-training (MAMP/HA-CM defaults; see ``docs/training.md``).
 
     Attributes:
         epochs: Number of epochs.
@@ -100,7 +100,7 @@ class PretrainConfig(_Config):
 
 @dataclass
 class ProbeConfig(_Config):
-    """Linear probe on a frozen encoder (``hacm.md`` §4.2): SGD, cosine schedule to 0.
+    """Linear probe on a frozen encoder (MAMP/HA-CM protocol): SGD, cosine schedule to 0.
 
     Attributes:
         epochs: Number of epochs.
@@ -136,7 +136,7 @@ class ProbeConfig(_Config):
 
 @dataclass
 class FinetuneConfig(_Config):
-    """End-to-end fine-tuning and semi-supervised training (``hacm.md`` §4.3).
+    """End-to-end fine-tuning and semi-supervised training (MAMP/HA-CM protocol).
 
     Attributes:
         epochs: Number of epochs.

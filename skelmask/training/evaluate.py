@@ -72,8 +72,8 @@ class EvalResult:
 
     ``last_accuracy`` is **the** result: the model after the final epoch, chosen without looking
     at the test split. ``best_accuracy``/``best_epoch`` are the maximum over epochs of the test
-    accuracy; they are given for comparison with papers that report it (MAMP, HA-CM, ``hacm.md``
-    B32) and are optimistic, since picking them uses the test split.
+    accuracy; they are given for comparison with papers that report it (MAMP, HA-CM;
+    ``docs/hacm.md``, row H15) and are optimistic, since picking them uses the test split.
 
     Attributes:
         last_accuracy: Test accuracy in ``[0, 1]`` after the last epoch.
@@ -296,7 +296,7 @@ def linear_probe(
     context: DistributedContext,
     logger: MetricLogger | None = None,
 ) -> EvalResult:
-    """Trains a linear classifier on a frozen encoder (MAMP/HA-CM protocol, ``hacm.md`` §4.2).
+    """Trains a linear classifier on a frozen encoder (MAMP/HA-CM protocol).
 
     The encoder runs in eval mode without gradients (its parameters are not touched, and its
     train/eval mode is restored at the end); the head is ``BatchNorm1d(D, affine=False)`` then

@@ -30,14 +30,14 @@ def finetune(
     context: DistributedContext,
     logger: MetricLogger | None = None,
 ) -> EvalResult:
-    """End-to-end fine-tuning, or semi-supervised training on a labelled subset (``hacm.md`` §4.3).
+    """End-to-end fine-tuning, or semi-supervised training on a labelled subset (MAMP/HA-CM protocol).
 
     AdamW with the same weight-decay exemptions as pre-training and BEiT layer-wise lr decay
     (``config.layer_decay``; it needs a submodule with ``layer_id``, i.e. the encoder),
     per-iteration warm-up + cosine to ``min_lr``, label-smoothed cross-entropy, optional
     gradient clipping, bf16 autocast on CUDA, DDP under ``torchrun``. With
     ``config.labelled_ratio`` the training set is first cut to
-    ``labelled_subset(labels, ratio, config.seed)``, identical on every rank (fixes B31). The
+    ``labelled_subset(labels, ratio, config.seed)``, identical on every rank (``docs/hacm.md``, row H14). The
     test split is evaluated after every epoch and never used to choose anything.
 
     Args:
@@ -100,7 +100,7 @@ def _labels_of(dataset: SampleDataset) -> np.ndarray:
 
 
 def labelled_subset(labels: np.ndarray | Tensor, ratio: float, seed: int) -> np.ndarray:
-    """Class-balanced labelled subset for semi-supervised training (fixes ``hacm.md`` B31).
+    """Class-balanced labelled subset for semi-supervised training (``docs/hacm.md``, row H14).
 
     From each class with ``n_c`` samples, ``max(1, round(ratio · n_c))`` indices are drawn
     without replacement by ``numpy.random.default_rng(seed)``, classes in ascending order. The

@@ -1,4 +1,4 @@
-"""Learning-rate schedule and optimiser parameter groups (MAE/BEiT recipes, ``hacm.md`` §4)."""
+"""Learning-rate schedule and optimiser parameter groups (MAE/BEiT recipes)."""
 
 from __future__ import annotations
 

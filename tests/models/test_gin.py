@@ -8,7 +8,7 @@ import torch
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.maskers.random import RandomMasker
-from skelmask.models.gin import GINEncoder, GINLayer, SkeletonMAEModel
+from skelmask.models.gin import GINEncoder, GINLayer, GINSkeletonMAE
 from skelmask.models.mae import MAEOutput
 from skelmask.training import (
     DistributedContext,
@@ -89,9 +89,9 @@ def test_encoder_rejects_a_batch_of_the_wrong_shape() -> None:
         encoder.encode(torch.randn(2, 5, 17, 4))
 
 
-def tiny_model(**kwargs: object) -> SkeletonMAEModel:
+def tiny_model(**kwargs: object) -> GINSkeletonMAE:
     encoder = GINEncoder("nturgb+d", width=8, depth=2, temporal_segments=2)
-    return SkeletonMAEModel(encoder, **kwargs)  # type: ignore[arg-type]
+    return GINSkeletonMAE(encoder, **kwargs)  # type: ignore[arg-type]
 
 
 def test_forward_returns_a_scalar_loss_and_per_joint_predictions() -> None:
@@ -207,12 +207,12 @@ def test_no_weight_decay_names_exist() -> None:
 def test_model_argument_errors() -> None:
     encoder = GINEncoder("coco", width=8, depth=1)
     with pytest.raises(TypeError, match="encoder must be a GINEncoder, got Linear"):
-        SkeletonMAEModel(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
+        GINSkeletonMAE(torch.nn.Linear(2, 2))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="masker must be a Masker, got Identity"):
-        SkeletonMAEModel(encoder, torch.nn.Identity())  # type: ignore[arg-type]
+        GINSkeletonMAE(encoder, torch.nn.Identity())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="decoder_depth must be a positive integer"):
-        SkeletonMAEModel(encoder, decoder_depth=0)
+        GINSkeletonMAE(encoder, decoder_depth=0)
     with pytest.raises(ValueError, match="beta must be a finite number >= 1"):
-        SkeletonMAEModel(encoder, beta=0.5)
+        GINSkeletonMAE(encoder, beta=0.5)
     with pytest.raises(ValueError, match="body_parts is empty"):
-        SkeletonMAEModel(GINEncoder(CHAIN, width=4, depth=1))
+        GINSkeletonMAE(GINEncoder(CHAIN, width=4, depth=1))

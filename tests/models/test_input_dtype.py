@@ -11,7 +11,7 @@ from torch import nn
 from skelmask.layouts import get_layout
 from skelmask.maskers.body_part import BodyPartMasker
 from skelmask.models import create_mae
-from skelmask.models.gin import GINEncoder, SkeletonMAEModel
+from skelmask.models.gin import GINEncoder, GINSkeletonMAE
 from skelmask.models.stgcn import STGCN
 
 
@@ -24,7 +24,7 @@ def _mae() -> nn.Module:
 
 def _gin() -> nn.Module:
     encoder = GINEncoder("nturgb+d", width=8, depth=1, temporal_segments=2)
-    return SkeletonMAEModel(encoder, BodyPartMasker(layout="nturgb+d", num_parts=1))
+    return GINSkeletonMAE(encoder, BodyPartMasker(layout="nturgb+d", num_parts=1))
 
 
 def _stgcn() -> nn.Module:

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from skelmask import CrossContrastLoss, RandomMasker, normalize_patches
-from skelmask.models import MAEOutput, Preset, SkeletonEncoder, SkeletonMAE, create_mae
+from skelmask.models import MAEOutput, Preset, SkeletonEncoder, TransformerMAE, create_mae
 
 PRESETS: tuple[Preset, ...] = ("mae", "mamp", "hacm")
 TINY: dict[str, Any] = {
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:HyperbolicHierarchyMasker.*clip_
 LAYOUTS = [("nturgb+d", 25, 3), ("coco", 17, 3), ("msr-action3d", 20, 3)]
 
 
-def tiny_mae(preset: Preset, layout: str = "coco", **kwargs: Any) -> SkeletonMAE:
+def tiny_mae(preset: Preset, layout: str = "coco", **kwargs: Any) -> TransformerMAE:
     torch.manual_seed(0)
     return create_mae(preset, layout=layout, **{**TINY, **kwargs})
 
@@ -251,7 +251,7 @@ def test_contrast_needs_a_masker_with_branches() -> None:
     encoder = SkeletonEncoder(num_joints=17, num_frames=8, embed_dim=16, depth=1, num_heads=2)
     # Checked when the model is built, not at its first step.
     with pytest.raises(ValueError, match="only a CrossMasker tells; got masker RandomMasker"):
-        SkeletonMAE(
+        TransformerMAE(
             encoder,
             RandomMasker(0.5),
             decoder_dim=8,
@@ -273,15 +273,15 @@ def test_bad_decoder_arguments(kwargs: dict[str, Any], match: str) -> None:
     encoder = SkeletonEncoder(num_joints=17, num_frames=8, embed_dim=16, depth=1, num_heads=2)
     options: dict[str, Any] = {"decoder_dim": 8, "decoder_depth": 1, "decoder_heads": 2, **kwargs}
     with pytest.raises(ValueError, match=match):
-        SkeletonMAE(encoder, RandomMasker(0.5), **options)
+        TransformerMAE(encoder, RandomMasker(0.5), **options)
 
 
 def test_wrong_component_types() -> None:
     encoder = SkeletonEncoder(num_joints=17, num_frames=8, embed_dim=16, depth=1, num_heads=2)
     with pytest.raises(TypeError, match="masker must be"):
-        SkeletonMAE(encoder, nn.Identity())  # type: ignore[arg-type]
+        TransformerMAE(encoder, nn.Identity())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="encoder must be"):
-        SkeletonMAE(nn.Identity(), RandomMasker(0.5))  # type: ignore[arg-type]
+        TransformerMAE(nn.Identity(), RandomMasker(0.5))  # type: ignore[arg-type]
 
 
 def test_create_mae_rejects_bad_arguments() -> None:

@@ -20,7 +20,7 @@ from skelmask.maskers import (
     SaliencyMasker,
     SemanticTubeMasker,
 )
-from skelmask.models import MaskerName, Preset, SkeletonMAE, create_mae, create_masker
+from skelmask.models import MaskerName, Preset, TransformerMAE, create_mae, create_masker
 
 NAMES: tuple[MaskerName, ...] = get_args(MaskerName)
 # MSR Action3D, 8 frames of 4 per token: a 2 × 20 grid of L = 40 tokens.
@@ -48,7 +48,7 @@ EXPECTED: dict[str, type[Masker]] = {
 }
 
 
-def tiny_mae(preset: Preset, **kwargs: Any) -> SkeletonMAE:
+def tiny_mae(preset: Preset, **kwargs: Any) -> TransformerMAE:
     torch.manual_seed(0)
     return create_mae(preset, **{**TINY, **kwargs})
 
@@ -59,7 +59,7 @@ def clips(count: int = 3) -> torch.Tensor:
     return (0.02 * torch.randn(count, 3, 8, 20, 1, generator=generator)).cumsum(dim=2)
 
 
-def hidden_counts(mae: SkeletonMAE, x: torch.Tensor) -> list[int]:
+def hidden_counts(mae: TransformerMAE, x: torch.Tensor) -> list[int]:
     out = mae(x)
     assert bool(out.loss.isfinite())
     counts: list[int] = out.mask.sum(dim=1).tolist()
