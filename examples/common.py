@@ -10,6 +10,10 @@ undamaged, written for the same model options) by ``parse`` too, and what depend
 (batch sizes against the number of samples, classes, the window) by ``start``. An output folder
 that holds a run is never written into without ``--overwrite`` (or ``--resume`` of its own
 checkpoint), and without ``--output-dir`` every run gets a new folder named after its method.
+
+``--recipe`` (see ``recipe.py``) turns a recipe file's options into the parser's defaults before
+the command line is read, so explicit options win; every run saves its resolved options, and the
+recipe's name and source, to ``config.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +32,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
+from recipe import Recipe, RecipeError, list_recipes, load_recipe, resolve
 from torch import nn
 
 from skelmask.data import (
@@ -59,7 +65,7 @@ from skelmask.training import (
 
 DATA_SOURCES = ("synthetic", "msr-action3d", "prepared")
 
-RUN_FILES = (CHECKPOINT_NAME, "metrics.jsonl", "summary.json")
+RUN_FILES = (CHECKPOINT_NAME, "metrics.jsonl", "summary.json", "config.json", "tensorboard")
 """What a run writes into its folder: a folder holding one of them is taken by a run."""
 
 RUNS_ROOT = Path("runs")
@@ -140,14 +146,66 @@ def fraction(text: str) -> float:
     return value
 
 
+class RecipeParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that reads ``--recipe`` first and takes its options as defaults.
+
+    Every parse (examples may parse twice) applies the recipe before the command line, so that
+    explicit options override it. The parsed namespace gains ``recipe_info``: the recipe's
+    name, file and source, or ``None``.
+    """
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """``ArgumentParser.parse_known_args`` with the recipe's options as defaults."""
+        given = _recipe_argument(args)
+        recipe: Recipe | None = None
+        if given == "list":
+            print("\n".join(list_recipes()))
+            self.exit(0)
+        if given is not None:
+            try:
+                recipe = load_recipe(given)
+                self.set_defaults(**resolve(self, recipe))
+            except RecipeError as error:
+                self.error(f"--recipe: {error}")
+        parsed, extra = super().parse_known_args(args, namespace)
+        if parsed.recipe != given:  # an abbreviated --recipe the pre-parse did not see
+            self.error("--recipe: write the option in full (--recipe NAME)")
+        parsed.recipe_info = None
+        if recipe is not None:
+            parsed.recipe_info = {
+                "name": recipe.name,
+                "file": str(recipe.path),
+                "source": recipe.source,
+            }
+        return parsed, extra
+
+
+def _recipe_argument(args: Sequence[str] | None) -> str | None:
+    """The value of ``--recipe`` in ``args`` (``sys.argv`` when ``None``), read alone."""
+    alone = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    alone.add_argument("--recipe")
+    known, _ = alone.parse_known_args(args)
+    value: str | None = known.recipe
+    return value
+
+
 def build_parser(
     description: str, stages: Sequence[str], defaults: Defaults
 ) -> argparse.ArgumentParser:
     """The options every example has; the example adds its model options to the result."""
-    parser = argparse.ArgumentParser(
+    parser = RecipeParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.set_defaults(method=defaults.method)
+    parser.add_argument(
+        "--recipe",
+        metavar="NAME_OR_FILE",
+        help="options of a published protocol, from a JSON file (see examples/recipes/); "
+        "options given here override it; 'list' prints the shipped recipes: "
+        + ", ".join(list_recipes()),
+    )
     parser.add_argument(
         "--stages",
         default="pretrain,probe,knn,baseline,raw",
@@ -169,6 +227,12 @@ def build_parser(
         "--train-samples", type=at_least(1), default=600, help="synthetic training clips"
     )
     data.add_argument("--test-samples", type=at_least(1), default=200, help="synthetic test clips")
+    data.add_argument(
+        "--normalize-view",
+        action="store_true",
+        help="put every clip into its first body's frame (centred, spine up, shoulders along "
+        "x) before sampling the window; 3D data only",
+    )
     data.add_argument(
         "--window",
         type=at_least(1),
@@ -201,6 +265,12 @@ def build_parser(
     train.add_argument("--seed", type=at_least(0), default=0)
     run = parser.add_argument_group("run")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write losses, learning rates and accuracies as TensorBoard scalars to "
+        "<output-dir>/tensorboard (needs pip install skelmask[train])",
+    )
     run.add_argument(
         "--output-dir",
         type=Path,
@@ -385,12 +455,25 @@ def start(args: argparse.Namespace, context: DistributedContext) -> Run:
     """Prepares the output folder, seeds, opens the metrics log, loads and checks the data."""
     args.output_dir = _output_folder(args, context)
     seed_everything(args.seed, context.rank)
-    logger = MetricLogger(args.output_dir / "metrics.jsonl", enabled=context.is_main)
+    if context.is_main:
+        save_config(args)
+    try:
+        logger = MetricLogger(
+            args.output_dir / "metrics.jsonl",
+            enabled=context.is_main,
+            tensorboard=args.output_dir / "tensorboard" if args.tensorboard else None,
+        )
+    except ImportError as error:
+        raise SystemExit(f"error: --tensorboard: {error}") from None
     train_arrays, test_arrays, problems = load_data(args)
     for problem in problems:
         logger.log({"stage": "data", "problem": problem})
     # Augmentations draw from the global RNG, which checkpoints save and restore (exact resume).
-    train_set = SkeletonDataset(train_arrays, window=args.window, train=True)
+    view = {"normalize_view": args.normalize_view}
+    try:
+        train_set = SkeletonDataset(train_arrays, window=args.window, train=True, **view)
+    except ValueError as error:  # e.g. --normalize-view on 2D data
+        raise SystemExit(f"error: {error}") from None
     summary: dict[str, Any] = {
         "method": args.method,
         "data": args.data,
@@ -410,12 +493,28 @@ def start(args: argparse.Namespace, context: DistributedContext) -> Run:
         logger=logger,
         train_arrays=train_arrays,
         train_set=train_set,
-        train_eval_set=SkeletonDataset(train_arrays, window=args.window, train=False),
-        test_set=SkeletonDataset(test_arrays, window=args.window, train=False),
+        train_eval_set=SkeletonDataset(train_arrays, window=args.window, train=False, **view),
+        test_set=SkeletonDataset(test_arrays, window=args.window, train=False, **view),
         summary=summary,
     )
     _check_data(run, test_arrays)
     return run
+
+
+CONFIG_IGNORED = ("model_config",)
+"""Namespace entries ``config.json`` leaves out: ``model_config`` repeats options it holds."""
+
+
+def save_config(args: argparse.Namespace) -> None:
+    """Writes ``config.json``: every option after the recipe and the command line, the recipe."""
+    options = {
+        key: _plain(value)
+        for key, value in sorted(vars(args).items())
+        if key not in CONFIG_IGNORED and key != "recipe_info"
+    }
+    config = {"recipe": getattr(args, "recipe_info", None), "options": options}
+    text = json.dumps(config, indent=2, default=str) + "\n"
+    (args.output_dir / "config.json").write_text(text, encoding="utf-8")
 
 
 def _output_folder(args: argparse.Namespace, context: DistributedContext) -> Path:
@@ -429,7 +528,10 @@ def _output_folder(args: argparse.Namespace, context: DistributedContext) -> Pat
             folder.mkdir(parents=True, exist_ok=True)
             if args.overwrite:
                 for name in RUN_FILES:
-                    (folder / name).unlink(missing_ok=True)
+                    if (folder / name).is_dir():
+                        shutil.rmtree(folder / name)
+                    else:
+                        (folder / name).unlink(missing_ok=True)
         print(f"writing to {folder}", file=sys.stderr)
     if context.world_size > 1:
         shared: list[Path | None] = [folder]
@@ -556,6 +658,7 @@ def pretrain_stage(run: Run, model: nn.Module) -> None:
 def _pretrain(run: Run, model: nn.Module) -> None:
     args = run.args
     started = time.perf_counter()
+    run.logger.scope = "pretrain"
     history = pretrain(
         model,
         run.train_set,
@@ -600,6 +703,7 @@ def evaluation_stages(run: Run, encoder: nn.Module, fresh_encoder: Callable[[], 
     )
 
     def probe(probed: nn.Module, key: str) -> None:
+        run.logger.scope = key
         result = linear_probe(
             probed,
             run.train_set,
@@ -633,6 +737,7 @@ def evaluation_stages(run: Run, encoder: nn.Module, fresh_encoder: Callable[[], 
 
 def finish(run: Run) -> dict[str, Any]:
     """Writes ``summary.json`` and prints the summary table (rank 0); returns the summary."""
+    run.logger.close()
     if run.context.is_main:
         summary_file = run.args.output_dir / "summary.json"
         summary_file.write_text(json.dumps(run.summary, indent=2) + "\n")

@@ -100,6 +100,7 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
         classifier = SkeletonClassifier(
             copy.deepcopy(mae.encoder), state.train_arrays.num_classes, head="finetune", dropout=0.3
         )
+        state.logger.scope = "finetune"
         result = finetune(
             classifier,
             state.train_set,
