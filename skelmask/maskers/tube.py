@@ -31,8 +31,8 @@ class SemanticTubeMasker(Masker):
 
     1. a body part ``p`` of the layout (or of ``part_map``);
     2. a width ``w`` in ``[1, |p|]`` and a start ``a`` in ``[0, |p| - w]``: the tube covers the
-       part's joints ``p[a : a + w]`` in the part's own order (the order of
-       ``layout.body_parts``), so its joints are neighbours along the limb;
+       part's joints ``p[a : a + w]`` in the order of a depth-first walk of the layout's tree
+       (or in ``part_map``'s order), so its joints are neighbours along the limb;
     3. an area ``A ~ U[min_area, max(min_area, K)]`` for a budget of ``K`` hidden tokens;
     4. a duration ``h = clip(round(A / w), 1, Tp)``;
     5. a start time ``s`` in ``[0, Tp - h]``; the tube covers time patches ``[s, s + h)``.
@@ -108,6 +108,13 @@ class SemanticTubeMasker(Masker):
             raise ValueError(f"num_tubes must be in [1, {_MAX_TUBES - 1}], got {num_tubes}")
         self.num_tubes = num_tubes
         groups = _check_part_map(resolved, part_map)
+        if part_map is None:
+            # A layout lists a part's joints in any order (NTU's trunk: 0, 1, 2, 3, 20); tubes
+            # run along the skeleton, so order them by a depth-first walk of the tree.
+            walk = {joint: index for index, joint in enumerate(_depth_first(resolved))}
+            groups = {
+                name: tuple(sorted(joints, key=walk.__getitem__)) for name, joints in groups.items()
+            }
         _joint_patch_parts(groups, resolved, v_patch)  # checks that no patch straddles parts
         joint_patches = resolved.num_joints // v_patch
         # Each part as its joint patches, in the part's order (a patch once, where it first is).
@@ -191,6 +198,17 @@ class SemanticTubeMasker(Masker):
             f"mask_ratio={self.mask_ratio}, layout={self.layout.name!r}, "
             f"min_area={self.min_area}, v_patch={self.v_patch}, num_tubes={self.num_tubes}"
         )
+
+
+def _depth_first(layout: SkeletonLayout) -> list[int]:
+    """The layout's joints in depth-first pre-order from the root, children by index."""
+    order: list[int] = []
+    stack = [layout.root]
+    while stack:
+        joint = stack.pop()
+        order.append(joint)
+        stack.extend(reversed(layout.children[joint]))
+    return order
 
 
 def _uniform(

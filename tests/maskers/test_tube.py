@@ -130,3 +130,15 @@ def test_bad_arguments_are_clear_errors(kwargs: dict[str, object], message: str)
 def test_a_grid_that_does_not_fit_the_layout_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="Vp=20 joint patches"):
         SemanticTubeMasker(0.5)(torch.zeros(2, 8, 20, 1))
+
+
+def test_layout_parts_run_along_the_skeleton_tree() -> None:
+    # NTU lists its trunk as 0, 1, 2, 3, 20; along the spine it is 0, 1, 20, 2, 3 (as SLiM).
+    masker = SemanticTubeMasker(layout="nturgb+d")
+    trunk = (masker.patch_part == masker.part_names.index("trunk")).nonzero().flatten()
+    along = trunk[masker.patch_position[trunk].argsort()].tolist()
+    assert along == [0, 1, 20, 2, 3]
+    # A part_map keeps the caller's order.
+    custom = SemanticTubeMasker(layout="nturgb+d", part_map={"trunk": (0, 1, 2, 3, 20)})
+    trunk = (custom.patch_part == 0).nonzero().flatten()
+    assert trunk[custom.patch_position[trunk].argsort()].tolist() == [0, 1, 2, 3, 20]
