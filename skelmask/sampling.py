@@ -28,7 +28,6 @@ import torch
 __all__ = [
     "Direction",
     "gumbel_noise",
-    "gumbel_topk",
     "hide_top",
     "num_hidden_tokens",
     "score_priority",
@@ -114,25 +113,6 @@ def gumbel_noise(
         uniform = torch.rand(shape, device=device, dtype=torch.float32, generator=generator)
     tiny = torch.finfo(torch.float32).tiny
     return -torch.log(-torch.log(uniform.clamp(min=tiny, max=1.0 - 1e-7)))
-
-
-def gumbel_topk(
-    logits: torch.Tensor, k: int, *, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Draws ``k`` indices per row without replacement, with probabilities ``softmax(logits)``.
-
-    Args:
-        logits: ``(B, L)``; ``-inf`` excludes a token. At least ``k`` entries per row must be
-            finite.
-        k: Number of indices per row.
-        generator: Optional RNG for reproducible draws (eager mode only).
-
-    Returns:
-        Int64 ``(B, k)`` indices, in decreasing order of perturbed log-probability.
-    """
-    log_probs = torch.log_softmax(logits.float(), dim=1)
-    perturbed = log_probs + gumbel_noise(logits.shape, device=logits.device, generator=generator)
-    return torch.topk(perturbed, k, dim=1).indices
 
 
 def score_priority(

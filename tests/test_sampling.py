@@ -11,7 +11,6 @@ from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.sampling import (
     Direction,
     check_direction,
-    gumbel_topk,
     hide_top,
     num_hidden_tokens,
     score_priority,
@@ -169,20 +168,6 @@ def test_score_priority_draws_from_the_softmax(direction: Direction) -> None:
     softmax = torch.softmax(scores_to_logits(scores[:1], temperature=0.5)[0], dim=0)
     assert torch.allclose(probs[0], softmax)
     assert torch.allclose(frequency, softmax, atol=0.015)
-
-
-def test_gumbel_topk_matches_plackett_luce_first_choice_probabilities() -> None:
-    # The first index of a Gumbel-top-k draw is distributed as softmax(logits).
-    logits = torch.tensor([[0.0, 1.0, 2.0, -1.0]]).expand(20000, 4)
-    generator = torch.Generator().manual_seed(0)
-    first = gumbel_topk(logits, 2, generator=generator)[:, 0]
-    frequency = torch.bincount(first, minlength=4).float() / first.numel()
-    assert torch.allclose(frequency, torch.softmax(logits[0], dim=0), atol=0.015)
-
-
-def test_gumbel_topk_draws_without_replacement() -> None:
-    draws = gumbel_topk(torch.zeros(500, 10), 10)
-    assert torch.equal(draws.sort(dim=1).values, torch.arange(10).expand(500, 10))
 
 
 @pytest.mark.parametrize("direction", ["hide_high", "keep_high"])

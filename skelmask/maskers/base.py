@@ -41,10 +41,6 @@ from skelmask.tokens import MaskResult, mask_result_from_bool, unflatten_tokens
 
 __all__ = ["MaskContext", "MaskDecision", "Masker", "Priority", "Region", "ScoreGuidedMasker"]
 
-GUIDANCE_INPUTS = ("attention", "root_tokens", "saliency")
-"""Call-time inputs that only some maskers read; giving one to a masker that ignores it is an
-error. ``coords`` is not among them: every masker accepts it, so one call site serves all."""
-
 
 class Region(NamedTuple):
     """The part of the grid a masker decides over (a ``CrossMasker`` branch).
