@@ -99,8 +99,11 @@ class Scores:
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     """This tool's options, and the rest (for ``train_hacm.py``), checked before any run."""
+    # No abbreviations: "--seed 3" is train_hacm.py's option, refused below, not "--seeds 3".
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--maskers",
