@@ -184,7 +184,10 @@ class SubjectValidation:
             features, labels = extract_features(
                 encoder, self.dataset, batch_size=64, context=DistributedContext()
             )
-        return leave_one_subject_out(features, labels, self.subjects, self.arrays.num_classes)
+        linear, knn = leave_one_subject_out(
+            features, labels, self.subjects, self.arrays.num_classes
+        )
+        return float(linear), float(knn)
 
     def score_run(self, argv: list[str], checkpoint: Path | None, seed: int) -> tuple[float, float]:
         """``score`` of a run's encoder: its checkpoint's weights, or random initialisation."""
