@@ -18,7 +18,8 @@ widths, epochs, device, ...); ``--output-dir``, ``--seed``, ``--stages``, ``--ma
 ``--overwrite`` and ``--resume`` are set per run and refused here. Runs go to
 ``<output>/runs/<masker>-seed<N>`` (baselines: ``baselines-seed<N>``); a run folder holding
 ``summary.json`` is read, not run again, so an interrupted comparison continues where it stopped
-and maskers or seeds can be added later. An unfinished run is started again. The results are
+and maskers or seeds can be added later with the same options (``<output>/options.json``
+records them; other options are refused). An unfinished run is started again. The results are
 ``<output>/comparison.md``, ``comparison.json`` and ``comparison.png`` (mean ± sd over seeds;
 the chart needs matplotlib: ``pip install skelmask[viz]``).
 """
@@ -71,6 +72,8 @@ METRICS = (
     ("loso_linear", "linear, leave-one-subject-out (train subjects)"),
     ("loso_knn", "kNN, leave-one-subject-out (train subjects)"),
 )
+OPTIONS_FILE = "options.json"
+"""The options of a comparison's runs, written before the first run: later invocations must match."""
 VALIDATION_FILES = ("validation.json", "validation-raw.json")
 RANDOM_INIT = "random initialisation"
 RAW = "raw coordinates"
@@ -133,7 +136,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     passed = [*(TINY if args.tiny else []), *passed]
     # Any bad option for train_hacm.py is reported now, not after the first runs.
     args.options = train_hacm.parse_args([*passed, "--preset", args.preset])
-    _check_same_options(parser, args.output / "comparison.json", args.preset, passed)
+    _check_same_options(parser, args.output / OPTIONS_FILE, args.preset, passed)
     return args, passed
 
 
@@ -147,15 +150,15 @@ def _names(parser: argparse.ArgumentParser, option: str, text: str) -> list[str]
 
 
 def _check_same_options(
-    parser: argparse.ArgumentParser, results: Path, preset: str, passed: list[str]
+    parser: argparse.ArgumentParser, stored: Path, preset: str, passed: list[str]
 ) -> None:
     """Refuses to mix runs made with other options into an earlier comparison's folder."""
-    if not results.is_file():
+    if not stored.is_file():
         return
-    earlier = json.loads(results.read_text())
+    earlier = json.loads(stored.read_text())
     if earlier.get("preset") != preset or earlier.get("train_options") != passed:
         parser.error(
-            f"--output {results.parent} holds a comparison made with other options "
+            f"--output {stored.parent} holds a comparison made with other options "
             f"(--preset {earlier.get('preset')} {' '.join(earlier.get('train_options', []))}); "
             "choose another --output, or repeat those options to add maskers or seeds"
         )
@@ -372,11 +375,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Runs the comparison and writes ``comparison.{md,json,png}``; returns the JSON's content."""
     args, passed = parse_args(argv)
     args.output.mkdir(parents=True, exist_ok=True)
+    options = {"preset": args.preset, "train_options": passed}
+    (args.output / OPTIONS_FILE).write_text(json.dumps(options, indent=2) + "\n")
     scores = compare(args, passed)
     table = aggregate(scores)
     results = {
-        "preset": args.preset,
-        "train_options": passed,
+        **options,
         "maskers": args.maskers,
         "seeds": args.seeds,
         "summary": table,

@@ -104,7 +104,7 @@ def test_refuses_to_mix_runs_of_other_options(
     compare_maskers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     earlier = {"preset": "mamp", "train_options": ["--epochs", "5"]}
-    (tmp_path / "comparison.json").write_text(json.dumps(earlier))
+    (tmp_path / "options.json").write_text(json.dumps(earlier))
     with pytest.raises(SystemExit):
         compare_maskers.main(["--epochs", "6", "--output", str(tmp_path)])
     assert "holds a comparison made with other options" in capsys.readouterr().err
