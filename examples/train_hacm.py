@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-from typing import Any
+from typing import Any, get_args
 
 import common
 
-from skelmask.models import SkeletonClassifier, TransformerMAE, create_mae
+from skelmask.models import MaskerName, SkeletonClassifier, TransformerMAE, create_mae
 from skelmask.training import (
     DistributedContext,
     FinetuneConfig,
@@ -42,6 +42,7 @@ MODEL_OPTIONS = (
     "decoder_dim",
     "decoder_depth",
     "mask_ratio",
+    "masker",
 )
 
 
@@ -57,12 +58,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     model.add_argument("--decoder-dim", type=common.at_least(1), default=128)
     model.add_argument("--decoder-depth", type=common.at_least(1), default=2)
     model.add_argument("--mask-ratio", type=common.positive, default=0.9)
+    model.add_argument(
+        "--masker",
+        choices=get_args(MaskerName),
+        help="replace the preset's masker, keeping its encoder, target and losses "
+        "(--preset hacm takes hacm-cross only: its contrast loss compares the cross branches)",
+    )
     finetuning = parser.add_argument_group("fine-tuning")
     finetuning.add_argument("--finetune-epochs", type=common.at_least(1), default=30)
     finetuning.add_argument(
         "--labelled-ratio", type=common.fraction, help="fine-tune on this class-balanced share"
     )
-    return common.parse(parser, argv, STAGES, MODEL_OPTIONS)
+    args = common.parse(parser, argv, STAGES, MODEL_OPTIONS)
+    if args.method == "hacm" and args.masker not in (None, "hacm-cross"):
+        parser.error(
+            f"--masker {args.masker} with --preset hacm: HA-CM's cross-contrast loss needs the "
+            "hacm-cross masker; use --preset mamp for the same target without that loss"
+        )
+    return args
 
 
 def build_mae(args: argparse.Namespace, layout: str, channels: int) -> TransformerMAE:
@@ -79,6 +92,7 @@ def build_mae(args: argparse.Namespace, layout: str, channels: int) -> Transform
         decoder_dim=args.decoder_dim,
         decoder_depth=args.decoder_depth,
         mask_ratio=args.mask_ratio,
+        masker=args.masker,
     )
 
 

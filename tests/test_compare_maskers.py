@@ -1,0 +1,119 @@
+"""End-to-end test of examples/compare_maskers.py at a tiny size on the built-in data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from skelmask.training import load_checkpoint
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+MASKERS = ("random", "tube")
+
+
+@pytest.fixture(scope="module")
+def compare_maskers() -> ModuleType:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import compare_maskers as module
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    return module
+
+
+def test_compares_every_masker_then_reuses_the_runs(
+    compare_maskers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    argv = ["--tiny", "--maskers", ",".join(MASKERS), "--seeds", "0", "--output", str(tmp_path)]
+    results = compare_maskers.main(argv)
+    printed = capsys.readouterr().out
+    labels = [*MASKERS, compare_maskers.RANDOM_INIT, compare_maskers.RAW]
+    assert list(results["summary"]) == labels
+    for masker in MASKERS:
+        for key in ("probe", "knn"):
+            stats = results["summary"][masker][key]
+            assert 0.0 <= stats["mean"] <= 1.0
+            assert stats["n"] == 1
+            assert stats["sd"] is None
+        assert f"{masker} seed 0: ran" in printed
+    for baseline in (compare_maskers.RANDOM_INIT, compare_maskers.RAW):
+        assert set(results["summary"][baseline]) == {"probe"}  # no kNN, no subjects
+    assert "baselines seed 0: ran" in printed
+    for masker in MASKERS:  # each run pretrained with its own masker, on the same preset
+        state = load_checkpoint(tmp_path / "runs" / f"{masker}-seed0" / "checkpoint-last.pt")
+        assert state["model_config"]["masker"] == masker
+        assert state["model_config"]["method"] == "mamp"
+    assert json.loads((tmp_path / "comparison.json").read_text()) == results
+    table = (tmp_path / "comparison.md").read_text()
+    for label in labels:
+        assert label in table
+    assert "`random` (reference)" in table
+    png = (tmp_path / "comparison.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+    summaries = sorted((tmp_path / "runs").glob("*/summary.json"))
+    assert len(summaries) == len(MASKERS) + 1
+    stamps = {path: path.stat().st_mtime_ns for path in summaries}
+    again = compare_maskers.main(argv)
+    printed = capsys.readouterr().out
+    assert again == results  # read back, not trained again
+    assert {path: path.stat().st_mtime_ns for path in summaries} == stamps
+    assert printed.count(": reused") == len(MASKERS) + 1
+    assert ": ran" not in printed
+
+
+def test_masker_option_swaps_only_the_masker(compare_maskers: ModuleType) -> None:
+    argv = [*compare_maskers.TINY, "--preset", "mamp", "--masker", "tube"]
+    options = compare_maskers.train_hacm.parse_args(argv)
+    mae = compare_maskers.train_hacm.build_mae(options, "nturgb+d", 3)
+    assert type(mae.masker).__name__ == "SemanticTubeMasker"
+    assert mae.target == "motion"  # the mamp preset's target is kept
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--maskers", "random,nope"], "unknown masker(s) ['nope']"),
+        (["--maskers", "random,random"], "repeated value"),
+        (["--seeds", "0,x"], "--seeds: expected comma-separated integers"),
+        (["--seed", "3"], "--seed is set by compare_maskers.py"),
+        (["--output-dir=x"], "--output-dir is set by compare_maskers.py"),
+        (["--epochs", "0"], "--epochs"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(
+    compare_maskers: ModuleType,
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        compare_maskers.main([*argv, "--output", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_refuses_to_mix_runs_of_other_options(
+    compare_maskers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = {"preset": "mamp", "train_options": ["--epochs", "5"]}
+    (tmp_path / "options.json").write_text(json.dumps(earlier))
+    with pytest.raises(SystemExit):
+        compare_maskers.main(["--epochs", "6", "--output", str(tmp_path)])
+    assert "holds a comparison made with other options" in capsys.readouterr().err
+
+
+def test_hacm_preset_refuses_a_masker_without_branches(
+    compare_maskers: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        compare_maskers.train_hacm.parse_args(["--preset", "hacm", "--masker", "tube"])
+    assert exit_info.value.code == 2
+    assert "--masker tube with --preset hacm" in capsys.readouterr().err
