@@ -1,9 +1,12 @@
 """Pretrain a skeleton MAE, then evaluate it: linear probe, kNN and optionally fine-tuning.
 
 With no arguments it pretrains the HA-CM preset on skelmask's built-in procedural dataset and
-linear-probes it, on CUDA when present (bf16 autocast) and on CPU otherwise, in a few minutes::
+linear-probes it beside the same probe at random initialisation and on the raw coordinates, on
+CUDA when present (bf16 autocast) and on CPU otherwise. ``--masker NAME`` swaps a preset's masker
+(keeping its encoder, target and losses), ``--recipe NAME`` applies a published protocol::
 
     python examples/train_hacm.py
+    python examples/train_hacm.py --preset mamp --masker tube
     python examples/train_hacm.py --preset mamp --data msr-action3d --data-root ../shared/data/msr-action3d
     python examples/train_hacm.py --data prepared --window 120 \
         --train-file prepared/ntu60-xsub-train.npz --test-file prepared/ntu60-xsub-test.npz
