@@ -89,6 +89,9 @@ def test_every_parameter_gets_a_gradient() -> None:
 
 def test_graph_respects_the_skeleton() -> None:
     # With one block of temporal kernel 1, a joint's output depends only on its neighbours.
+    # Seeded: for about 2% of initialisations the ReLU cuts every channel of joint 0, so no input
+    # gets a gradient; unseeded, the outcome hung on the RNG state earlier tests left behind.
+    torch.manual_seed(0)
     chain = SkeletonLayout.from_parents([-1, 0, 1, 2, 3])
     model = STGCN(chain, channels=(4,), temporal_kernel=1, dropout=0.0).eval()
     x = torch.randn(1, 3, 2, 5, 1, requires_grad=True)
