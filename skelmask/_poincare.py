@@ -212,9 +212,12 @@ def pairwise_dist(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """Geodesic distances between all pairs of a set of points.
 
     Uses the closed form ``sqrt(c)·‖(-x) ⊕ y‖ = sqrt(c)·Δ / sqrt(c·Δ² + (1 - c‖x‖²)(1 - c‖y‖²))``
-    with ``Δ = ‖x - y‖`` taken from a Gram matrix, so memory is ``O(N²)`` rather than the
-    ``O(N²·D)`` of broadcasting ``mobius_add`` over all pairs. The diagonal is exactly zero.
-    Points closer than about ``1e-3`` (float32) are resolved no better than that.
+    with ``Δ = ‖x - y‖`` summed from coordinate differences (``torch.cdist`` without its Gram
+    shortcut), so memory is ``O(N²)`` rather than the ``O(N²·D)`` of broadcasting
+    ``mobius_add`` over all pairs. The diagonal is exactly zero, other identical points are
+    only the gradient-keeping floor apart (about 1e-6), and close points keep their relative
+    accuracy: the Gram form ``‖x‖² + ‖y‖² - 2x·y`` cancels catastrophically
+    there, and its rounding depends on the BLAS's summation order.
 
     Args:
         x: Sets of points ``(..., N, D)``.
@@ -229,8 +232,8 @@ def pairwise_dist(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         torch.Size([2, 5, 5])
     """
     sq_norms = x.pow(2).sum(dim=-1)
-    gram = x @ x.transpose(-1, -2)
-    sq_dist = (sq_norms.unsqueeze(-1) + sq_norms.unsqueeze(-2) - 2 * gram).clamp_min(_MIN_SQ_DIST)
+    euclidean = torch.cdist(x, x, compute_mode="donot_use_mm_for_euclid_dist")
+    sq_dist = euclidean.square().clamp_min(_MIN_SQ_DIST)
     conformal = (1 - c * sq_norms).clamp_min(_MIN_NORM)
     denominator = c * sq_dist + conformal.unsqueeze(-1) * conformal.unsqueeze(-2)
     sqrt_c = c.sqrt()

@@ -219,3 +219,19 @@ def test_poincare_embedding_curvature_is_exact_and_float32_after_a_cast() -> Non
         PoincareEmbedding(curvature=0.0)
     with pytest.raises(ValueError, match="clip_r must be a finite number > 0"):
         PoincareEmbedding(clip_r=-1.0)
+
+
+def test_pairwise_distances_of_identical_and_close_points_do_not_cancel() -> None:
+    # Regression: the Gram form ‖x‖² + ‖y‖² − 2x·y left identical tokens up to 0.018 apart under
+    # MKL's generic code path and gave close points ~180 % error.
+    c = torch.tensor(1.0)
+    base = P.expmap0(torch.randn(4, 16) * 0.5, c)
+    points = torch.cat([base, base[:2], base[:2] * (1 + 1e-4)])  # duplicates and near-duplicates
+    distances = P.pairwise_dist(points, c)
+    # Identical points: only the floor that keeps the gradient finite separates them (~2e-6).
+    assert float(distances[4, 0]) < 1e-5
+    assert float(distances[5, 1]) < 1e-5
+    exact = P.pairwise_dist(points.double(), c.double())
+    # Float32 coordinate differences of ~1e-5 are exact to ~1e-3 relative after the subtraction
+    # (one rounding of numbers of size ~0.5, u·0.5 ≈ 3e-8, against differences of ~3e-5).
+    torch.testing.assert_close(distances[6:, :2].double(), exact[6:, :2], rtol=5e-3, atol=1e-7)
