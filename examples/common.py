@@ -446,7 +446,12 @@ def launch(
     """Joins the process group (under ``torchrun``) or not, runs ``run`` and always leaves it."""
     context = setup_distributed(args.device)
     try:
-        return run(args, context)
+        result = run(args, context)
+        if torch.distributed.is_initialized():
+            # Leave together: a rank that tears the group down while another is still writing
+            # its summary has been seen to abort (SIGABRT) under load.
+            torch.distributed.barrier()
+        return result
     finally:
         cleanup_distributed()
 
