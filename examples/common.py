@@ -357,12 +357,17 @@ def _check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     except CheckpointError as error:
         parser.error(f"--resume: {error}")
     saved = state.get("model_config")
-    if saved is not None and saved != args.model_config:
-        differences = [
+    # A key missing from an older checkpoint reads as None, an option's "not given".
+    differences = (
+        [
             f"{_flag(key)} {saved.get(key)!r} (this run: {args.model_config.get(key)!r})"
             for key in sorted(set(saved) | set(args.model_config))
             if saved.get(key) != args.model_config.get(key)
         ]
+        if saved is not None
+        else []
+    )
+    if differences:
         parser.error(
             f"--resume {args.resume} was written with other model options: "
             + ", ".join(differences)

@@ -3,22 +3,26 @@ r"""Compare maskers: the same encoder, target, loss and budget, pretrained once 
 Every run is ``examples/train_hacm.py`` with one preset (``--preset``, default ``mamp``: the
 Euclidean transformer, motion target, reconstruction loss only) and one ``--masker``; nothing
 else changes between runs, and every masker hides the same share of tokens (``--mask-ratio``,
-default 0.9). Each run is probed on the test split (linear probe and kNN, the last epoch's
-accuracy); with ``--data msr-action3d`` its frozen features are also scored by leave-one-subject-out
-validation on the training subjects (``docs/scripts/msr_action3d_validation.py``), which is
-what choices should be made on. Once per seed, the same probe is trained on the encoder at random
-initialisation and on the raw coordinates::
+default 0.9). ``--targets`` repeats every masker on other reconstruction targets (``coords``,
+``motion``, ``acceleration``) for a target ablation at a fixed masker. Each run is probed on the
+test split (linear probe and kNN, the last epoch's accuracy); with ``--data msr-action3d`` its
+frozen features are also scored by leave-one-subject-out validation on the training subjects
+(``docs/scripts/msr_action3d_validation.py``), which is what choices should be made on. Once per
+seed, the same probe is trained on the encoder at random initialisation and on the raw
+coordinates::
 
     python examples/compare_maskers.py --tiny                      # seconds, built-in data
-    python examples/compare_maskers.py --maskers random,motion,tube --seeds 0,1,2 \
+    python examples/compare_maskers.py --maskers random,motion,tube --seeds 0,1,2 --jobs 2 \
         --output runs/maskers --data msr-action3d --data-root ../shared/data/msr-action3d
 
 Every option this tool does not define goes to ``train_hacm.py`` unchanged (data source, window,
 widths, epochs, device, ...); ``--output-dir``, ``--seed``, ``--stages``, ``--masker``,
-``--overwrite`` and ``--resume`` are set per run and refused here. Runs go to
-``<output>/runs/<masker>-seed<N>`` (baselines: ``baselines-seed<N>``); a run folder holding
+``--target``, ``--overwrite`` and ``--resume`` are set per run and refused here. Each run is a
+``train_hacm.py`` process (its output in the run folder's ``log.txt``), ``--jobs`` of them at
+once. Runs go to ``<output>/runs/<masker>-seed<N>`` (``<masker>-<target>-seed<N>`` for a target
+other than the preset's; baselines: ``baselines-seed<N>``); a run folder holding
 ``summary.json`` is read, not run again, so an interrupted comparison continues where it stopped
-and maskers or seeds can be added later with the same options (``<output>/options.json``
+and maskers, targets or seeds can be added later with the same options (``<output>/options.json``
 records them; other options are refused). An unfinished run is started again. The results are
 ``<output>/comparison.md``, ``comparison.json`` and ``comparison.png`` (mean ± sd over seeds;
 the chart needs matplotlib: ``pip install skelmask[viz]``).
@@ -27,14 +31,16 @@ the chart needs matplotlib: ``pip install skelmask[viz]``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
@@ -47,15 +53,21 @@ import train_hacm
 from msr_action3d_validation import leave_one_subject_out, subjects_of
 
 from skelmask.data import SkeletonDataset, load_msr_action3d
-from skelmask.models import MaskerName
+from skelmask.models import MaskerName, Target
 from skelmask.training import DistributedContext, extract_features, seed_everything
 
 MASKERS: tuple[str, ...] = get_args(MaskerName)
 """Every masker ``create_mae`` builds by name; all of them work with the ``mae`` and ``mamp``
 presets."""
+TARGETS: tuple[str, ...] = get_args(Target)
+PRESET_TARGETS = {"mamp": "motion", "mae": "coords"}
+TRAIN_SCRIPT = Path(__file__).resolve().parent / "train_hacm.py"
 
 # train_hacm.py options that this tool sets for each run.
-RESERVED = ("--output-dir", "--seed", "--stages", "--masker", "--overwrite", "--resume", "--preset")
+RESERVED = (
+    "--output-dir", "--seed", "--stages", "--masker", "--target", "--overwrite", "--resume",
+    "--preset",
+)  # fmt: skip
 
 TINY = [
     "--window", "16", "--t-patch", "4", "--embed-dim", "16", "--depth", "1", "--heads", "2",
@@ -86,6 +98,7 @@ class Scores:
     Attributes:
         label: A masker name, ``RANDOM_INIT`` or ``RAW``.
         seed: Seed of the run.
+        target: The reconstruction target the encoder was pretrained on (None for baselines).
         probe: Last-epoch linear-probe test accuracy.
         knn: kNN test accuracy (pretrained encoders only).
         loso_linear: Mean leave-one-subject-out linear accuracy on the training subjects.
@@ -98,6 +111,7 @@ class Scores:
     knn: float | None = None
     loso_linear: float | None = None
     loso_knn: float | None = None
+    target: str | None = field(default=None, kw_only=True)
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
@@ -113,15 +127,32 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
         default=",".join(MASKERS),
         help=f"comma-separated, from {', '.join(MASKERS)} (default: all)",
     )
+    parser.add_argument(
+        "--targets",
+        help=f"comma-separated reconstruction targets, from {', '.join(TARGETS)}; every masker "
+        "is pretrained on each (default: the preset's, mamp: motion, mae: coords)",
+    )
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--preset", choices=("mamp", "mae"), default="mamp")
     parser.add_argument("--output", type=Path, default=Path("runs/compare-maskers"))
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at once, each in its own process with cores/jobs threads (default 1)",
+    )
     parser.add_argument("--tiny", action="store_true", help="a seconds-long configuration")
     args, passed = parser.parse_known_args(argv)
     args.maskers = _names(parser, "--maskers", args.maskers)
     unknown = [name for name in args.maskers if name not in MASKERS]
     if unknown:
         parser.error(f"--maskers: unknown masker(s) {unknown}; choose from {list(MASKERS)}")
+    args.targets = _names(parser, "--targets", args.targets or PRESET_TARGETS[args.preset])
+    unknown = [name for name in args.targets if name not in TARGETS]
+    if unknown:
+        parser.error(f"--targets: unknown target(s) {unknown}; choose from {list(TARGETS)}")
+    if args.jobs < 1:
+        parser.error(f"--jobs: expected an integer >= 1, got {args.jobs}")
     try:
         args.seeds = [int(seed) for seed in _names(parser, "--seeds", args.seeds)]
     except ValueError:
@@ -203,20 +234,79 @@ class SubjectValidation:
         return self.score(mae.encoder)
 
 
-def run_once(folder: Path, argv: list[str]) -> tuple[dict[str, Any], bool]:
-    """A finished run's summary, or the summary of running it now (with ``True``)."""
-    finished = folder / "summary.json"
-    if finished.is_file():
-        summary: dict[str, Any] = json.loads(finished.read_text())
-        return summary, False
-    folder.mkdir(parents=True, exist_ok=True)
+@dataclass(frozen=True)
+class Run:
+    """One ``train_hacm.py`` run of the comparison.
+
+    Attributes:
+        folder: Its output folder; it is finished when it holds ``summary.json``.
+        argv: Its ``train_hacm.py`` options, without ``--output-dir`` and ``--overwrite``.
+        what: How the progress lines name it.
+    """
+
+    folder: Path
+    argv: list[str]
+    what: str
+
+
+def run_folder(runs: Path, preset: str, masker: str, target: str, seed: int) -> Path:
+    """``<masker>-seed<N>`` for the preset's own target, ``<masker>-<target>-seed<N>`` else."""
+    name = masker if target == PRESET_TARGETS[preset] else f"{masker}-{target}"
+    return runs / f"{name}-seed{seed}"
+
+
+def train_all(pending: Sequence[Run], jobs: int) -> None:
+    """Runs every unfinished run, ``jobs`` at a time, and prints one line as each ends.
+
+    Each run is a ``train_hacm.py`` process writing its output to ``<folder>/log.txt``; with
+    ``jobs > 1`` each process gets ``cores // jobs`` threads (unless ``OMP_NUM_THREADS`` is set).
+
+    Raises:
+        RuntimeError: If a run fails, naming it and its log; runs not yet started are dropped,
+            runs already going are waited for.
+    """
+    total = len(pending)
+    environment = dict(os.environ)
+    if jobs > 1:
+        environment.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(_train, run, environment): run for run in pending}
+        for index, future in enumerate(as_completed(futures), start=1):
+            run = futures[future]
+            try:
+                seconds = future.result()
+            except RuntimeError:
+                pool.shutdown(cancel_futures=True)
+                raise
+            print(f"[{index}/{total}] {run.what}: ran, {seconds:.1f} s", flush=True)
+
+
+def _train(run: Run, environment: dict[str, str]) -> float:
+    """One run in its own process; returns its wall time in seconds."""
+    run.folder.mkdir(parents=True, exist_ok=True)
     for stale in VALIDATION_FILES:  # scores of an unfinished run's checkpoint
-        (folder / stale).unlink(missing_ok=True)
-    # The run's own summary table goes to its log; the terminal gets one line per run.
-    with (folder / "log.txt").open("w") as log, contextlib.redirect_stdout(log):
-        # --overwrite: an unfinished run of an earlier invocation starts again.
-        summary = train_hacm.main([*argv, "--output-dir", str(folder), "--overwrite"])
-    return dict(summary), True
+        (run.folder / stale).unlink(missing_ok=True)
+    # --overwrite: an unfinished run of an earlier invocation starts again.
+    command = [sys.executable, str(TRAIN_SCRIPT), *run.argv]
+    command += ["--output-dir", str(run.folder), "--overwrite"]
+    started = time.perf_counter()
+    log = run.folder / "log.txt"
+    with log.open("w") as output:
+        finished = subprocess.run(
+            command, stdout=output, stderr=subprocess.STDOUT, env=environment, check=False
+        )
+    if finished.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(
+            f"{run.what} failed with exit status {finished.returncode}; its log is {log}:\n{tail}"
+        )
+    return time.perf_counter() - started
+
+
+def read_summary(run: Run) -> dict[str, Any]:
+    """The ``summary.json`` of a finished run."""
+    summary: dict[str, Any] = json.loads((run.folder / "summary.json").read_text())
+    return summary
 
 
 def cached_validation(
@@ -232,69 +322,104 @@ def cached_validation(
 
 
 def compare(args: argparse.Namespace, passed: list[str]) -> list[Scores]:
-    """Runs (or reads) every masker and seed, then the baselines of each seed."""
+    """Runs what is unfinished, then scores every run.
+
+    The runs are every masker on every target and seed, then the baselines of each seed.
+    """
     runs = args.output / "runs"
+    pretrained = [
+        (
+            masker,
+            target,
+            seed,
+            Run(
+                run_folder(runs, args.preset, masker, target, seed),
+                [*passed, "--preset", args.preset, "--masker", masker, "--target", target,
+                 "--seed", str(seed), "--stages", "pretrain,probe,knn"],
+                f"{masker}" + ("" if len(args.targets) == 1 else f", {target} target")
+                + f" seed {seed}",
+            ),
+        )
+        for seed in args.seeds
+        for target in args.targets
+        for masker in args.maskers
+    ]  # fmt: skip
+    baselines = [
+        (
+            seed,
+            Run(
+                runs / f"baselines-seed{seed}",
+                [*passed, "--preset", args.preset, "--seed", str(seed), "--stages", "baseline,raw"],
+                f"baselines seed {seed}",
+            ),
+        )
+        for seed in args.seeds
+    ]
+    every_run = [run for *_, run in pretrained] + [run for _, run in baselines]
+    pending = [run for run in every_run if not (run.folder / "summary.json").is_file()]
+    for run in every_run:
+        if run not in pending:
+            print(f"{run.what}: reused", flush=True)
+    train_all(pending, args.jobs)
+
     validation = None
     if args.options.data == "msr-action3d":
         validation = SubjectValidation(args.options.data_root, args.options.window)
-    jobs = [(masker, seed) for seed in args.seeds for masker in args.maskers]
-    total = len(jobs) + len(args.seeds)
     scores: list[Scores] = []
-    for index, (masker, seed) in enumerate(jobs, start=1):
-        started = time.perf_counter()
-        argv = [*passed, "--preset", args.preset, "--masker", masker, "--seed", str(seed)]
-        folder = runs / f"{masker}-seed{seed}"
-        summary, ran = run_once(folder, [*argv, "--stages", "pretrain,probe,knn"])
+    for masker, target, seed, run in pretrained:
+        summary = read_summary(run)
         loso: tuple[float | None, float | None] = (None, None)
         if validation is not None:
-            checkpoint = folder / "checkpoint-last.pt"
             loso = cached_validation(
-                folder / VALIDATION_FILES[0],
-                functools.partial(validation.score_run, argv, checkpoint, seed),
+                run.folder / VALIDATION_FILES[0],
+                functools.partial(
+                    validation.score_run, run.argv, run.folder / "checkpoint-last.pt", seed
+                ),
             )
-        scores.append(
-            Scores(masker, seed, summary["probe_last_accuracy"], summary["knn_accuracy"], *loso)
-        )
-        _progress(index, total, f"{masker} seed {seed}", ran, started)
-    for index, seed in enumerate(args.seeds, start=len(jobs) + 1):
-        started = time.perf_counter()
-        argv = [*passed, "--preset", args.preset, "--seed", str(seed)]
-        folder = runs / f"baselines-seed{seed}"
-        summary, ran = run_once(folder, [*argv, "--stages", "baseline,raw"])
+        probe, knn = summary["probe_last_accuracy"], summary["knn_accuracy"]
+        scores.append(Scores(masker, seed, probe, knn, *loso, target=target))
+    for seed, run in baselines:
+        summary = read_summary(run)
         random_loso: tuple[float | None, float | None] = (None, None)
         raw_loso: tuple[float | None, float | None] = (None, None)
         if validation is not None:
             random_loso = cached_validation(
-                folder / VALIDATION_FILES[0],
-                functools.partial(validation.score_run, argv, None, seed),
+                run.folder / VALIDATION_FILES[0],
+                functools.partial(validation.score_run, run.argv, None, seed),
             )
             raw_loso = cached_validation(
-                folder / VALIDATION_FILES[1], lambda: validation.score(None)
+                run.folder / VALIDATION_FILES[1], lambda: validation.score(None)
             )
         scores.append(
             Scores(RANDOM_INIT, seed, summary["baseline_probe_last_accuracy"], None, *random_loso)
         )
         scores.append(Scores(RAW, seed, summary["raw_probe_last_accuracy"], None, *raw_loso))
-        _progress(index, total, f"baselines seed {seed}", ran, started)
     return scores
 
 
-def _progress(index: int, total: int, what: str, ran: bool, started: float) -> None:
-    done = "ran" if ran else "reused"
-    print(f"[{index}/{total}] {what}: {done}, {time.perf_counter() - started:.1f} s", flush=True)
+def row_name(entry: Scores, several_targets: bool) -> str:
+    """A row of the table: the masker, ``"<masker> / <target>"`` when targets differ.
+
+    Baselines keep their label.
+    """
+    if entry.target is None or not several_targets:
+        return entry.label
+    return f"{entry.label} / {entry.target}"
 
 
 def aggregate(scores: Sequence[Scores]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Mean, sample standard deviation (None for one seed) and seeds per label and metric."""
+    """Mean, sample standard deviation (None for one seed) and seeds per row and metric."""
+    several_targets = len({entry.target for entry in scores if entry.target is not None}) > 1
+    names = [row_name(entry, several_targets) for entry in scores]
     table: dict[str, dict[str, dict[str, Any]]] = {}
-    for label in dict.fromkeys(entry.label for entry in scores):
-        entries = [entry for entry in scores if entry.label == label]
-        table[label] = {}
+    for name in dict.fromkeys(names):
+        entries = [entry for entry, own in zip(scores, names, strict=True) if own == name]
+        table[name] = {}
         for key, _ in METRICS:
             values = [getattr(entry, key) for entry in entries]
             if any(value is None for value in values):
                 continue
-            table[label][key] = {
+            table[name][key] = {
                 "mean": statistics.mean(values),
                 "sd": statistics.stdev(values) if len(values) > 1 else None,
                 "n": len(values),
@@ -302,14 +427,21 @@ def aggregate(scores: Sequence[Scores]) -> dict[str, dict[str, dict[str, Any]]]:
     return table
 
 
-def markdown(table: dict[str, dict[str, dict[str, Any]]], preset: str, seeds: list[int]) -> str:
+def _masker_of(name: str) -> str:
+    return name.partition(" / ")[0]
+
+
+def markdown(
+    table: dict[str, dict[str, dict[str, Any]]], preset: str, targets: list[str], seeds: list[int]
+) -> str:
     """The comparison as a markdown table: mean ± sd over seeds, baselines last."""
     shown = [
         (key, heading) for key, heading in METRICS if any(key in row for row in table.values())
     ]
     lines = [
         (
-            f"Preset `{preset}` for every masker; seeds {', '.join(map(str, seeds))}; "
+            f"Preset `{preset}` for every masker, reconstruction target "
+            f"{', '.join(f'`{target}`' for target in targets)}; seeds {', '.join(map(str, seeds))}; "
             "mean ± sample standard deviation over seeds (last-epoch accuracies)."
         ),
         "",
@@ -317,9 +449,12 @@ def markdown(table: dict[str, dict[str, dict[str, Any]]], preset: str, seeds: li
         "|---|" + "---|" * len(shown),
     ]
     for label, row in table.items():
-        name = f"`{label}`" if label in MASKERS else f"*{label}* (baseline)"
-        if label == "random":
-            name += " (reference)"
+        masker, _, target = label.partition(" / ")
+        if masker not in MASKERS:
+            name = f"*{label}* (baseline)"
+        else:
+            name = f"`{masker}`" + (f", `{target}` target" if target else "")
+            name += " (reference)" if masker == "random" else ""
         cells = [_cell(row.get(key)) for key, _ in shown]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -347,7 +482,7 @@ def chart(table: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
         raise ImportError(
             "the comparison chart needs matplotlib: pip install skelmask[viz]"
         ) from error
-    maskers = [label for label in table if label in MASKERS]
+    maskers = [label for label in table if _masker_of(label) in MASKERS]
     panels = [key for key, _ in METRICS if any(key in table[label] for label in maskers)]
     headings = dict(METRICS)
     figure, axes = plt.subplots(
@@ -356,7 +491,9 @@ def chart(table: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
     for axis, key in zip(axes[:, 0], panels, strict=True):
         means = [table[label][key]["mean"] for label in maskers]
         errors = [table[label][key]["sd"] or 0.0 for label in maskers]
-        colours = ["tab:orange" if label == "random" else "tab:blue" for label in maskers]
+        colours = [
+            "tab:orange" if _masker_of(label) == "random" else "tab:blue" for label in maskers
+        ]
         axis.bar(range(len(maskers)), means, yerr=errors, color=colours, capsize=4)
         for label, style in ((RAW, "--"), (RANDOM_INIT, ":")):
             if key in table.get(label, {}):
@@ -382,12 +519,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {
         **options,
         "maskers": args.maskers,
+        "targets": args.targets,
         "seeds": args.seeds,
         "summary": table,
         "runs": [asdict(entry) for entry in scores],
     }
     (args.output / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(table, args.preset, args.seeds)
+    text = markdown(table, args.preset, args.targets, args.seeds)
     (args.output / "comparison.md").write_text(text)
     chart(table, args.output / "comparison.png")
     print(text)

@@ -3,7 +3,8 @@
 With no arguments it pretrains the HA-CM preset on skelmask's built-in procedural dataset and
 linear-probes it beside the same probe at random initialisation and on the raw coordinates, on
 CUDA when present (bf16 autocast) and on CPU otherwise. ``--masker NAME`` swaps a preset's masker
-(keeping its encoder, target and losses), ``--recipe NAME`` applies a published protocol::
+(keeping its encoder, target and losses), ``--target`` its reconstruction target, ``--recipe NAME``
+applies a published protocol::
 
     python examples/train_hacm.py
     python examples/train_hacm.py --preset mamp --masker tube
@@ -28,7 +29,7 @@ from typing import Any, get_args
 
 import common
 
-from skelmask.models import MaskerName, SkeletonClassifier, TransformerMAE, create_mae
+from skelmask.models import MaskerName, SkeletonClassifier, Target, TransformerMAE, create_mae
 from skelmask.training import (
     DistributedContext,
     FinetuneConfig,
@@ -46,6 +47,7 @@ MODEL_OPTIONS = (
     "decoder_depth",
     "mask_ratio",
     "masker",
+    "target",
 )
 
 
@@ -66,6 +68,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=get_args(MaskerName),
         help="replace the preset's masker, keeping its encoder, target and losses "
         "(--preset hacm takes hacm-cross only: its contrast loss compares the cross branches)",
+    )
+    model.add_argument(
+        "--target",
+        choices=get_args(Target),
+        help="replace the preset's reconstruction target (mae: coords; mamp, hacm: motion), "
+        "keeping its masker, encoder and losses",
     )
     finetuning = parser.add_argument_group("fine-tuning")
     finetuning.add_argument("--finetune-epochs", type=common.at_least(1), default=30)
@@ -96,6 +104,7 @@ def build_mae(args: argparse.Namespace, layout: str, channels: int) -> Transform
         decoder_depth=args.decoder_depth,
         mask_ratio=args.mask_ratio,
         masker=args.masker,
+        target=args.target,
     )
 
 

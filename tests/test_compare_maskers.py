@@ -67,6 +67,48 @@ def test_compares_every_masker_then_reuses_the_runs(
     assert ": ran" not in printed
 
 
+def test_targets_and_parallel_jobs(
+    compare_maskers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    argv = ["--tiny", "--maskers", "random", "--targets", "motion,acceleration", "--seeds", "0"]
+    results = compare_maskers.main([*argv, "--jobs", "2", "--output", str(tmp_path)])
+    printed = capsys.readouterr().out
+    rows = ["random / motion", "random / acceleration"]
+    assert list(results["summary"]) == [*rows, compare_maskers.RANDOM_INIT, compare_maskers.RAW]
+    assert [run["target"] for run in results["runs"][:2]] == ["motion", "acceleration"]
+    assert printed.count(": ran") == 3  # two targets and the baselines, in any order
+    # The preset's own target keeps the plain folder name (reused by single-target comparisons).
+    for folder, target in (
+        ("random-seed0", "motion"),
+        ("random-acceleration-seed0", "acceleration"),
+    ):
+        state = load_checkpoint(tmp_path / "runs" / folder / "checkpoint-last.pt")
+        assert state["model_config"]["target"] == target
+        assert (tmp_path / "runs" / folder / "log.txt").stat().st_size > 0
+    table = (tmp_path / "comparison.md").read_text()
+    assert "`random`, `acceleration` target (reference)" in table
+    assert "target `motion`, `acceleration`" in table
+
+
+def test_a_failing_run_names_its_log(
+    compare_maskers: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = tmp_path / "fails.py"
+    failing.write_text("import sys\nprint('a clear reason')\nsys.exit(3)\n")
+    monkeypatch.setattr(compare_maskers, "TRAIN_SCRIPT", failing)
+    output = tmp_path / "comparison"
+    with pytest.raises(RuntimeError) as error:
+        compare_maskers.main(
+            ["--tiny", "--maskers", "random", "--seeds", "0", "--output", str(output)]
+        )
+    message = str(error.value)
+    assert "exit status 3" in message
+    assert "a clear reason" in message
+    assert str(output / "runs") in message
+    assert not list(output.glob("runs/*/summary.json"))
+
+
 def test_masker_option_swaps_only_the_masker(compare_maskers: ModuleType) -> None:
     argv = [*compare_maskers.TINY, "--preset", "mamp", "--masker", "tube"]
     options = compare_maskers.train_hacm.parse_args(argv)
@@ -81,6 +123,9 @@ def test_masker_option_swaps_only_the_masker(compare_maskers: ModuleType) -> Non
         (["--maskers", "random,nope"], "unknown masker(s) ['nope']"),
         (["--maskers", "random,random"], "repeated value"),
         (["--seeds", "0,x"], "--seeds: expected comma-separated integers"),
+        (["--targets", "motion,speed"], "unknown target(s) ['speed']"),
+        (["--target", "coords"], "--target is set by compare_maskers.py"),
+        (["--jobs", "0"], "--jobs: expected an integer >= 1"),
         (["--seed", "3"], "--seed is set by compare_maskers.py"),
         (["--output-dir=x"], "--output-dir is set by compare_maskers.py"),
         (["--epochs", "0"], "--epochs"),

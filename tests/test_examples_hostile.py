@@ -352,3 +352,26 @@ def test_a_window_longer_than_every_sequence_is_reported(
     expected = "--window 8 is longer than every training sequence (longest: 6 frames)"
     assert any(expected in warning for warning in summary["warnings"])
     assert f"warning: {expected}" in capsys.readouterr().err
+
+
+def test_a_checkpoint_stored_before_an_option_existed_resumes(
+    train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Options added later (such as --target) are missing from older checkpoints: missing reads
+    # as "not given", so the run resumes; a given value that differs is still refused.
+    train_hacm.main([*TINY, "--stages", "pretrain", "--output-dir", str(tmp_path)])
+    state = load_checkpoint(tmp_path / "checkpoint-last.pt")
+    del state["model_config"]["target"]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    summary = train_hacm.main(
+        [*TINY, "--stages", "knn", "--resume", str(old), "--output-dir", str(tmp_path / "k")]
+    )
+    assert 0.0 <= summary["knn_accuracy"] <= 1.0
+    message = _refused(
+        train_hacm.main,
+        [*TINY, "--target", "coords", "--stages", "knn", "--resume", str(old),
+         "--output-dir", str(tmp_path / "c")],
+        capsys,
+    )  # fmt: skip
+    assert "--target None (this run: 'coords')" in message

@@ -31,10 +31,11 @@ from skelmask.tokens import MaskResult, flatten_grid, gather_tokens, restore_tok
 
 __all__ = ["MAEOutput", "Target", "TransformerMAE"]
 
-Target = Literal["motion", "coords"]
-"""Reconstruction target: frame-difference motion (MAMP, HA-CM) or raw coordinates (MAE)."""
+Target = Literal["motion", "coords", "acceleration"]
+"""Reconstruction target: frame-difference motion (MAMP, HA-CM), raw coordinates (MAE) or the
+second-order difference of the coordinates (acceleration)."""
 
-_TARGETS: tuple[Target, ...] = ("motion", "coords")
+_TARGETS: tuple[Target, ...] = ("motion", "coords", "acceleration")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class TransformerMAE(nn.Module):
        joint and time embeddings added at each token's true ``(t, v)``, ``decoder_depth``
        blocks, LayerNorm and a linear layer to ``P = t_patch·C`` values per token;
     5. scores the hidden tokens only (``MaskedReconstructionLoss``) against the
-       target, frame-difference motion (MAMP, HA-CM) or coordinates (MAE), normalised per patch;
+       target, frame-difference motion (MAMP, HA-CM), coordinates (MAE) or acceleration (the
+       second-order difference, ``motion_target(order=2)``), normalised per patch;
     6. with ``contrast``, adds HA-CM's ``CrossContrastLoss`` on the encoder
        outputs of the visible tokens, grouped by ``CrossMasker.visible_branch``; persons whose input is
        all zeros (padded second bodies) are left out of it.
@@ -87,7 +89,7 @@ class TransformerMAE(nn.Module):
         decoder_dim: Decoder width ``D'``.
         decoder_depth: Decoder blocks.
         decoder_heads: Decoder attention heads; must divide ``decoder_dim``.
-        target: ``"motion"`` or ``"coords"``.
+        target: ``"motion"``, ``"coords"`` or ``"acceleration"``.
         normalize_target: Normalise every target patch to zero mean and unit variance.
         contrast: Optional cross-contrast loss; then the masker must be a ``CrossMasker``,
             which tells the branch of every visible token.
@@ -181,10 +183,11 @@ class TransformerMAE(nn.Module):
         result: MaskResult = self.masker(euclidean, coords=coords, generator=generator)
         latent = self.encoder.encode(gather_tokens(tokens, result.ids_keep))
         pred = self.decode(latent, result.ids_restore)
-        if self.target == "motion":
-            target = motion_target(coords, self.encoder.t_patch)
-        else:
+        if self.target == "coords":
             target = coordinate_target(coords, self.encoder.t_patch)
+        else:
+            order = 2 if self.target == "acceleration" else 1
+            target = motion_target(coords, self.encoder.t_patch, order=order)
         losses = {"reconstruction": self.reconstruction(pred, target, result.mask)}
         if self.contrast is not None:
             assert isinstance(self.masker, CrossMasker)  # checked by the constructor

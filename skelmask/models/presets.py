@@ -171,6 +171,7 @@ def create_mae(
     mask_ratio: RatioSpec | None = None,
     decoder_heads: int | None = None,
     masker: MaskerName | Masker | None = None,
+    target: Target | None = None,
 ) -> TransformerMAE:
     """Builds a ``TransformerMAE`` in the configuration of a published method.
 
@@ -193,7 +194,8 @@ def create_mae(
     ``create_masker`` (``"tube"``, ``"degree-hub-still"``, ...), built for this layout and
     ``t_patch``, or a ``Masker`` of your own for the ``(T // t_patch, V)`` grid. ``"hacm"``'s
     cross-contrast loss compares the two branches of a ``CrossMasker``, so that preset takes
-    ``"hacm-cross"`` or a ``CrossMasker`` only.
+    ``"hacm-cross"`` or a ``CrossMasker`` only. ``target`` likewise swaps the reconstruction
+    target and keeps the rest, for target ablations at a fixed masker.
 
     Args:
         preset: ``"mae"``, ``"mamp"`` or ``"hacm"``.
@@ -214,6 +216,8 @@ def create_mae(
             it (``docs/maskers/schedules.md``).
         decoder_heads: Decoder attention heads; default ``num_heads``.
         masker: None for the preset's masker, a ``create_masker`` name, or a ``Masker``.
+        target: None for the preset's target (``"coords"`` for ``"mae"``, ``"motion"``
+            otherwise), or ``"coords"``, ``"motion"`` or ``"acceleration"``.
 
     Returns:
         The model, in training mode.
@@ -268,7 +272,8 @@ def create_mae(
         hyperbolic=preset == "hacm",
         clip_r=DEFAULT_CLIP_R,
     )
-    target: Target = "coords" if preset == "mae" else "motion"
+    if target is None:
+        target = "coords" if preset == "mae" else "motion"
     contrast = CrossContrastLoss() if preset == "hacm" else None
     return TransformerMAE(
         encoder,

@@ -135,7 +135,9 @@ def load_weights(
         model: Receives the weights (``load_state_dict``, strict).
         path: Checkpoint written by ``pretrain`` or ``save_checkpoint``.
         model_config: The configuration ``model`` was built from; when given and the
-            checkpoint stores a ``"model_config"`` too, every key must agree.
+            checkpoint stores a ``"model_config"`` too, every key must agree. A key present on
+            one side only agrees when its value is None (an option added after the checkpoint
+            was written, left at "not given").
         map_location: Where tensors are loaded.
         required: Keys the checkpoint must contain (``"model"`` is always required).
 
@@ -174,7 +176,8 @@ def _check_model_config(
     """Raises ``CheckpointError`` if ``state["model_config"]`` and ``expected`` differ.
 
     Nothing is compared when either is missing (checkpoints written before the configuration
-    was stored still load; their weights' shapes are checked by ``_load_model_state``).
+    was stored still load; their weights' shapes are checked by ``_load_model_state``). A key
+    absent on one side reads as None there.
     """
     saved = state.get("model_config")
     if saved is None or expected is None:
@@ -182,7 +185,7 @@ def _check_model_config(
     differences = [
         f"{key}: checkpoint {_shown(saved, key)}, this run {_shown(expected, key)}"
         for key in sorted(set(saved) | set(expected))
-        if key not in saved or key not in expected or saved[key] != expected[key]
+        if saved.get(key) != expected.get(key)
     ]
     if differences:
         raise CheckpointError(

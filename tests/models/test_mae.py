@@ -171,6 +171,28 @@ def test_coordinate_target_of_the_mae_preset() -> None:
     torch.testing.assert_close(out.losses["reconstruction"], error[out.mask].mean())
 
 
+@pytest.mark.parametrize("preset", PRESETS)
+def test_acceleration_target_is_the_second_difference(preset: Preset) -> None:
+    mae = tiny_mae(preset, target="acceleration")
+    assert mae.target == "acceleration"
+    assert type(mae.masker) is type(tiny_mae(preset).masker)  # only the target is swapped
+    x = batch(persons=1)
+    out = mae(x)
+    coords = x.permute(0, 4, 2, 3, 1).flatten(0, 1)  # (B, T, V, C)
+    second = coords[:, 2:] - 2 * coords[:, 1:-1] + coords[:, :-2]
+    acceleration = torch.cat([second, torch.zeros_like(coords[:, :2])], dim=1)
+    target = acceleration.view(3, 2, 4, 17, 3).permute(0, 1, 3, 2, 4).reshape(3, 34, 12)
+    error = (out.pred - normalize_patches(target)).square().mean(dim=-1)
+    torch.testing.assert_close(out.losses["reconstruction"], error[out.mask].mean())
+
+
+def test_target_override_and_unknown_target() -> None:
+    assert tiny_mae("mae", target="motion").target == "motion"
+    assert tiny_mae("mamp", target="coords").target == "coords"
+    with pytest.raises(ValueError, match="target must be one of"):
+        tiny_mae("mamp", target="speed")
+
+
 def test_contrast_leaves_out_padded_bodies() -> None:
     mae = tiny_mae("hacm")
     seen: dict[str, Any] = {}

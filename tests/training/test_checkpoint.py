@@ -183,4 +183,6 @@ def test_load_weights_compares_the_stored_model_configuration(tmp_path: Path) ->
     assert "preset: checkpoint 'hacm', this run 'mamp'" in str(info.value)
     assert "depth: checkpoint (absent), this run 2" in str(info.value)
     load_weights(model, path, model_config={"width": 3, "preset": "hacm"})
+    # An option added after the checkpoint was written, left at None ("not given"), agrees.
+    load_weights(model, path, model_config={"width": 3, "preset": "hacm", "target": None})
     load_weights(model, path)  # no configuration given: only the weights are checked
