@@ -75,6 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="replace the preset's reconstruction target (mae: coords; mamp, hacm: motion), "
         "keeping its masker, encoder and losses",
     )
+    model.add_argument(
+        "--target-eps",
+        type=common.positive,
+        default=1e-6,
+        help="variance floor of the per-patch target normalisation, in squared coordinate "
+        "units (MAMP, HA-CM: 1e-6)",
+    )
     finetuning = parser.add_argument_group("fine-tuning")
     finetuning.add_argument("--finetune-epochs", type=common.at_least(1), default=30)
     finetuning.add_argument(
@@ -105,6 +112,7 @@ def build_mae(args: argparse.Namespace, layout: str, channels: int) -> Transform
         mask_ratio=args.mask_ratio,
         masker=args.masker,
         target=args.target,
+        target_eps=args.target_eps,
     )
 
 

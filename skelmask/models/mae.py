@@ -91,6 +91,12 @@ class TransformerMAE(nn.Module):
         decoder_heads: Decoder attention heads; must divide ``decoder_dim``.
         target: ``"motion"``, ``"coords"`` or ``"acceleration"``.
         normalize_target: Normalise every target patch to zero mean and unit variance.
+        target_eps: Added to each patch's variance before normalising (MAMP, HA-CM: 1e-6). It
+            sets the noise floor in squared coordinate units: patches whose variance is well
+            below it are shrunk toward zero instead of being scaled up to unit variance. For
+            motion in metres, 1e-6 is a 1 mm floor; on noisier or faster data (MSR Action3D
+            at 32 frames) a larger floor keeps amplified tracking noise out of the target
+            (``docs/results-msr-ablations.md``).
         contrast: Optional cross-contrast loss; then the masker must be a ``CrossMasker``,
             which tells the branch of every visible token.
 
@@ -122,6 +128,7 @@ class TransformerMAE(nn.Module):
         decoder_heads: int = 8,
         target: Target = "motion",
         normalize_target: bool = True,
+        target_eps: float = 1e-6,
         contrast: CrossContrastLoss | None = None,
     ) -> None:
         super().__init__()
@@ -142,7 +149,9 @@ class TransformerMAE(nn.Module):
         self.masker = masker
         self.target: Target = target
         self.contrast = contrast
-        self.reconstruction = MaskedReconstructionLoss(normalize_target=normalize_target)
+        self.reconstruction = MaskedReconstructionLoss(
+            normalize_target=normalize_target, eps=target_eps
+        )
         time_patches, joints = encoder.grid_size
         self.decoder_embed = nn.Linear(encoder.embed_dim, decoder_dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_dim))

@@ -172,6 +172,7 @@ def create_mae(
     decoder_heads: int | None = None,
     masker: MaskerName | Masker | None = None,
     target: Target | None = None,
+    target_eps: float = 1e-6,
 ) -> TransformerMAE:
     """Builds a ``TransformerMAE`` in the configuration of a published method.
 
@@ -218,6 +219,7 @@ def create_mae(
         masker: None for the preset's masker, a ``create_masker`` name, or a ``Masker``.
         target: None for the preset's target (``"coords"`` for ``"mae"``, ``"motion"``
             otherwise), or ``"coords"``, ``"motion"`` or ``"acceleration"``.
+        target_eps: The per-patch normalisation's variance floor (``TransformerMAE``).
 
     Returns:
         The model, in training mode.
@@ -282,6 +284,7 @@ def create_mae(
         decoder_depth=decoder_depth,
         decoder_heads=num_heads if decoder_heads is None else decoder_heads,
         target=target,
+        target_eps=target_eps,
         contrast=contrast,
     )
 

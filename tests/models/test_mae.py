@@ -186,6 +186,20 @@ def test_acceleration_target_is_the_second_difference(preset: Preset) -> None:
     torch.testing.assert_close(out.losses["reconstruction"], error[out.mask].mean())
 
 
+def test_target_eps_is_the_normalisation_floor() -> None:
+    mae = tiny_mae("mamp", target_eps=1e-2)
+    assert mae.reconstruction.eps == 1e-2
+    x = 0.01 * batch(persons=1)  # motion variance ~2e-4 per patch: well below the floor
+    out = mae(x)
+    coords = x.permute(0, 4, 2, 3, 1).flatten(0, 1)
+    motion = torch.cat([coords[:, 1:] - coords[:, :-1], torch.zeros_like(coords[:, :1])], dim=1)
+    target = motion.view(3, 2, 4, 17, 3).permute(0, 1, 3, 2, 4).reshape(3, 34, 12)
+    floored = normalize_patches(target, eps=1e-2)
+    assert floored.std(dim=-1).max() < 0.5  # shrunk toward zero, not scaled to unit variance
+    error = (out.pred - floored).square().mean(dim=-1)
+    torch.testing.assert_close(out.losses["reconstruction"], error[out.mask].mean())
+
+
 def test_target_override_and_unknown_target() -> None:
     assert tiny_mae("mae", target="motion").target == "motion"
     assert tiny_mae("mamp", target="coords").target == "coords"
