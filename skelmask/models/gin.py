@@ -280,8 +280,9 @@ class GINSkeletonMAE(nn.Module):
 
     Re-masking is off by default: the paper does not say whether it re-masks, and with whole
     body parts hidden most hidden joints have no visible neighbour, so a re-masked one-layer
-    decoder sees little more than the joint's identity. On the built-in synthetic data (6 epochs,
-    one seed) the scaled cosine error ended at 0.82 with re-masking and 0.29 without.
+    decoder sees little more than the joint's identity. On the built-in synthetic data
+    (``examples/train_skeletonmae.py --epochs 6``, one seed) the scaled cosine error ended at 0.33
+    with re-masking and 0.27 without.
 
     The paper reconstructs the linearly embedded features; a learnable target invites collapse,
     so the raw coordinates are the target here. Every parameter takes part
