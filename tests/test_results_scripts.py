@@ -166,3 +166,66 @@ def test_budget_verdict_says_which_budget_validation_favours(
     assert "hacm 0.500 → 0.600, mae 0.550 → 0.520" in mixed
     ahead = results.budget_verdict(scores[:3], 200)
     assert ahead.startswith("The 200-epoch budget is ahead on the training subjects for every")
+
+
+# --- docs/scripts/msr_action3d_ablations.py ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ablations() -> ModuleType:
+    return import_script("msr_action3d_ablations")
+
+
+def comparison(scores: dict[str, list[tuple[float, float]]], targets: list[str]) -> dict:
+    """A compare_maskers result: ``scores[row]`` lists (validation, test probe) per seed."""
+    runs = []
+    for row, values in scores.items():
+        masker, _, target = row.partition(" / ")
+        for seed, (loso, probe) in enumerate(values):
+            runs.append(
+                {"label": masker, "seed": seed, "probe": probe, "knn": 0.1,
+                 "loso_linear": loso, "loso_knn": 0.1, "target": target or targets[0]}
+            )  # fmt: skip
+    summary = {
+        row: {"loso_linear": {"mean": float(np.mean([v for v, _ in values]))}}
+        for row, values in scores.items()
+    }
+    return {"targets": targets, "runs": runs, "summary": summary}
+
+
+def test_the_chosen_masker_is_the_best_on_validation_not_on_test(ablations: ModuleType) -> None:
+    results = comparison(
+        {"random": [(0.5, 0.9)], "tube": [(0.6, 0.1)], "motion": [(0.4, 0.99)]}, ["motion"]
+    )
+    assert ablations.best_on_validation(results, ["tube", "motion"]) == "tube"
+
+
+def test_head_to_head_counts_the_seeds_ahead_on_each_split(ablations: ModuleType) -> None:
+    results = comparison(
+        {
+            "tube": [(0.6, 0.5), (0.4, 0.7), (0.7, 0.2)],
+            "random": [(0.5, 0.6), (0.5, 0.6), (0.5, 0.6)],
+        },
+        ["motion"],
+    )
+    text, ahead_validation, ahead_test = ablations.head_to_head(results, "tube", "random", {})
+    assert (ahead_validation, ahead_test) == (2, 1)
+    assert "| 1 | 0.400 | 0.500 | 0.700 | 0.600 |" in text
+
+
+def test_rows_of_several_targets_are_matched_by_target(ablations: ModuleType) -> None:
+    results = comparison(
+        {"random / coords": [(0.3, 0.4)], "random / motion": [(0.6, 0.7)]}, ["coords", "motion"]
+    )
+    assert ablations.per_seed(results, "random / motion")[0]["loso_linear"] == 0.6
+    assert ablations.per_seed(results, "random / coords")[0]["probe"] == 0.4
+
+
+def test_only_finished_baselines_are_shared(ablations: ModuleType, tmp_path: Path) -> None:
+    source, destination = tmp_path / "a", tmp_path / "b"
+    (source / "runs" / "baselines-seed0").mkdir(parents=True)
+    (source / "runs" / "baselines-seed0" / "summary.json").write_text("{}")
+    (source / "runs" / "baselines-seed1").mkdir(parents=True)  # unfinished
+    ablations.share_baselines(source, destination, [0, 1])
+    assert (destination / "runs" / "baselines-seed0" / "summary.json").is_file()
+    assert not (destination / "runs" / "baselines-seed1").exists()
