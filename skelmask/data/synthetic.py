@@ -35,7 +35,7 @@ Kinect-like errors:
    ``neck``; limbs: ``elbow``, ``knee``, ``head``, ``nose``, ``eye``, ``ear``; extremities:
    ``wrist``, ``hand``, ``thumb``, ``ankle``, ``foot``; a joint without these keywords is torso at
    the root, extremity at a leaf and limb otherwise; the first of extremity, limb, torso to match
-   wins. For torso / limb / extremity joints: jitter std 0.6 / 1.2 / 2 cm per coordinate; spikes
+   wins. For torso / limb / extremity joints: jitter std 0.2 / 0.4 / 0.8 cm per coordinate; spikes
    start in 0.05 / 0.1 / 0.2 % of the joint-frames; 0.5 / 2 / 5 % of the joint-frames are dropped.
    The jitter is Gaussian and correlated between consecutive frames (the mean of two white draws,
    rescaled: lag-1 correlation 0.5). A spike moves a joint by 10–30 cm in a random direction for
@@ -132,7 +132,7 @@ _TIER_KEYWORDS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (1, ("elbow", "knee", "head", "nose", "eye", "ear")),
     (0, ("spine", "hip", "shoulder", "neck")),
 )
-_NOISE_STD = np.array([0.006, 0.012, 0.02])  # metres per coordinate, by tier
+_NOISE_STD = np.array([0.002, 0.004, 0.008])  # metres per coordinate, by tier
 _SPIKE_RATE = np.array([0.0005, 0.001, 0.002])  # spike starts per joint-frame, by tier
 _SPIKE_FRAMES = (1, 3)
 _SPIKE_JUMP = (0.1, 0.3)  # metres
