@@ -53,11 +53,11 @@ Kinect-like errors:
    ``[ceil(max_frames / 2), max_frames]``; the frames after them are zero.
 
 The classes are defined by the motion and the raw coordinates are no longer a shortcut to them: a
-ridge classifier on the raw coordinates, resampled to 16 frames, scores 0.26–0.49 on
+ridge classifier on the raw coordinates, resampled to 16 frames, scores 0.25–0.54 on
 ``synthetic_splits`` with 10 classes (chance 0.10) over the built-in layouts and seeds 0–3, where
 the same recipe without the camera and tracking model (before this version) gave 0.57–0.77; the
 same classifier on view-, size- and phase-invariant statistics of the joint-pair distances scores
-0.50–0.85 (both checked in ``tests/data/test_synthetic.py``).
+0.53–0.91 (both checked in ``tests/data/test_synthetic.py``).
 """
 
 from __future__ import annotations

@@ -218,11 +218,11 @@ def test_two_persons_face_each_other_with_the_same_skeleton() -> None:
 def test_classes_are_learnable_but_not_linearly_trivial(layout: str, seed: int) -> None:
     train, test = synthetic_splits(layout=layout, seed=seed)
     accuracy = ridge_accuracy(train, test)
-    # Measured: 0.26-0.49 over these 20 cases (chance 0.10; before the capture model, 0.57-0.77).
-    # The figures are deterministic; the band leaves 0.06 on either side, about two binomial
-    # standard deviations of an accuracy near 0.4 on 200 test samples, for other BLAS builds.
+    # Measured: 0.25-0.54 over these 20 cases (chance 0.10; before the capture model, 0.57-0.77).
+    # The figures are deterministic; the band leaves 0.05-0.06 on either side, about 1.5 binomial
+    # standard deviations of an accuracy near 0.5 on 200 test samples, for other BLAS builds.
     assert accuracy > 0.2
-    assert accuracy < 0.55
+    assert accuracy < 0.6
 
 
 def test_data_is_centred_on_the_first_root_unless_camera_space() -> None:
@@ -424,8 +424,8 @@ def test_classes_show_in_view_invariant_motion(layout: str) -> None:
     train, test = synthetic_splits(layout=layout)
     motion = ridge_accuracy(train, test, motion_features)
     raw = ridge_accuracy(train, test)
-    # Measured (seed 0): 0.57-0.78 from the motion statistics against 0.32-0.46 from the raw
-    # coordinates; over seeds 0-3, 0.50-0.85 against 0.26-0.49. The classes live in the motion.
+    # Measured over seeds 0-3: 0.53-0.91 from the motion statistics against 0.25-0.54 from the
+    # raw coordinates. The classes live in the motion.
     assert motion > 0.5
     assert motion > raw + 0.1
 
