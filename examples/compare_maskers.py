@@ -201,13 +201,16 @@ class SubjectValidation:
     Args:
         data_root: The MSR Action3D folder; only its training split is read.
         window: Frames per clip, as in pretraining.
+        normalize_view: Whether the clips are view-normalised, as in pretraining.
     """
 
-    def __init__(self, data_root: Path, window: int) -> None:
+    def __init__(self, data_root: Path, window: int, normalize_view: bool = False) -> None:
         train, _, _ = load_msr_action3d(data_root)
         self.arrays = train
         self.subjects = subjects_of(train)
-        self.dataset = SkeletonDataset(train, window=window, train=False)
+        self.dataset = SkeletonDataset(
+            train, window=window, train=False, normalize_view=normalize_view
+        )
 
     def score(self, encoder: torch.nn.Module | None) -> tuple[float, float]:
         """Mean linear and kNN accuracy over the folds; ``encoder=None`` scores raw coordinates."""
@@ -364,7 +367,9 @@ def compare(args: argparse.Namespace, passed: list[str]) -> list[Scores]:
 
     validation = None
     if args.options.data == "msr-action3d":
-        validation = SubjectValidation(args.options.data_root, args.options.window)
+        validation = SubjectValidation(
+            args.options.data_root, args.options.window, args.options.normalize_view
+        )
     scores: list[Scores] = []
     for masker, target, seed, run in pretrained:
         summary = read_summary(run)

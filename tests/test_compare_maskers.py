@@ -8,7 +8,9 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+import torch
 
+from skelmask.data import SkeletonDataset
 from skelmask.training import load_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -162,3 +164,15 @@ def test_hacm_preset_refuses_a_masker_without_branches(
         compare_maskers.train_hacm.parse_args(["--preset", "hacm", "--masker", "tube"])
     assert exit_info.value.code == 2
     assert "--masker tube with --preset hacm" in capsys.readouterr().err
+
+
+def test_subject_validation_sees_the_clips_as_pretraining_did(
+    compare_maskers: ModuleType, shared_data: Path
+) -> None:
+    # Runs made with --normalize-view are scored on view-normalised training clips.
+    root = shared_data / "msr-action3d"
+    plain = compare_maskers.SubjectValidation(root, 16)
+    normalised = compare_maskers.SubjectValidation(root, 16, normalize_view=True)
+    expected = SkeletonDataset(plain.arrays, window=16, train=False, normalize_view=True)
+    torch.testing.assert_close(normalised.dataset[0][0], expected[0][0])
+    assert not torch.allclose(plain.dataset[0][0], normalised.dataset[0][0])
