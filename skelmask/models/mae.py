@@ -94,9 +94,8 @@ class TransformerMAE(nn.Module):
         target_eps: Added to each patch's variance before normalising (MAMP, HA-CM: 1e-6). It
             sets the noise floor in squared coordinate units: patches whose variance is well
             below it are shrunk toward zero instead of being scaled up to unit variance. For
-            motion in metres, 1e-6 is a 1 mm floor; on noisier or faster data (MSR Action3D
-            at 32 frames) a larger floor keeps amplified tracking noise out of the target
-            (``docs/results-msr-ablations.md``).
+            motion in metres, 1e-6 is a 1 mm floor. A larger floor treats more slow motion as
+            still; on MSR Action3D, 1e-4 did not help (``docs/results-msr-targets.md``).
         contrast: Optional cross-contrast loss; then the masker must be a ``CrossMasker``,
             which tells the branch of every visible token.
 
