@@ -37,6 +37,9 @@ from skelmask.training import (
 )
 
 STAGES = ("pretrain", "probe", "knn", "finetune", "baseline", "raw")
+_PRESET_MASKERS = {"mamp": "motion", "mae": "random", "hacm": "hacm-cross"}
+# The named maskers --mask-temperature applies to (create_mae checks the same when building).
+SCORE_GUIDED = ("motion", "hyperbolic", "attention")
 MODEL_OPTIONS = (
     "window",
     "t_patch",
@@ -48,6 +51,7 @@ MODEL_OPTIONS = (
     "mask_ratio",
     "masker",
     "target",
+    "mask_temperature",
 )
 
 
@@ -82,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="variance floor of the per-patch target normalisation, in squared coordinate "
         "units (MAMP, HA-CM: 1e-6)",
     )
+    model.add_argument(
+        "--mask-temperature",
+        type=common.positive,
+        help="sampling temperature tau of a score-guided masker (mamp: motion, 0.8 by default; "
+        "MAMP uses 0.75 on NTU-120)",
+    )
     finetuning = parser.add_argument_group("fine-tuning")
     finetuning.add_argument("--finetune-epochs", type=common.at_least(1), default=30)
     finetuning.add_argument(
@@ -93,6 +103,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--masker {args.masker} with --preset hacm: HA-CM's cross-contrast loss needs the "
             "hacm-cross masker; use --preset mamp for the same target without that loss"
         )
+    if args.mask_temperature is not None:
+        masker = args.masker or _PRESET_MASKERS[args.method]
+        if masker not in SCORE_GUIDED:
+            parser.error(
+                f"--mask-temperature {args.mask_temperature}: the {masker} masker does not "
+                f"sample from scores; it applies to {', '.join(SCORE_GUIDED)}"
+            )
     return args
 
 
@@ -113,6 +130,7 @@ def build_mae(args: argparse.Namespace, layout: str, channels: int) -> Transform
         masker=args.masker,
         target=args.target,
         target_eps=args.target_eps,
+        mask_temperature=args.mask_temperature,
     )
 
 

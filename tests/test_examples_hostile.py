@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import get_args
 
 import numpy as np
 import pytest
@@ -375,3 +376,24 @@ def test_a_checkpoint_stored_before_an_option_existed_resumes(
         capsys,
     )  # fmt: skip
     assert "--target None (this run: 'coords')" in message
+
+
+def test_mask_temperature_names_the_maskers_it_applies_to(
+    train_hacm: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from skelmask.maskers import ScoreGuidedMasker
+    from skelmask.models import MaskerName, create_masker
+
+    # The example's list is the library's: every named score-guided masker, and no other.
+    guided = [
+        name
+        for name in get_args(MaskerName)
+        if isinstance(create_masker(name, layout="nturgb+d"), ScoreGuidedMasker)
+    ]
+    assert sorted(guided) == sorted(train_hacm.SCORE_GUIDED)
+    args = train_hacm.parse_args([*TINY, "--preset", "mamp", "--mask-temperature", "0.75"])
+    assert train_hacm.build_mae(args, "nturgb+d", 3).masker.temperature == 0.75
+    message = _refused(
+        train_hacm.parse_args, [*TINY, "--preset", "mae", "--mask-temperature", "0.75"], capsys
+    )
+    assert "the random masker does not sample from scores" in message

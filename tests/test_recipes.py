@@ -80,6 +80,9 @@ def test_mamp_recipe_holds_the_papers_pretraining_values(tmp_path: Path) -> None
         "mamp", 120, 4, 256, 8,
     )  # fmt: skip
     assert (args.epochs, args.warmup_epochs, args.lr, args.min_lr) == (400, 20, 1e-3, 5e-4)
+    assert args.mask_temperature == 0.8
+    ntu120 = train_hacm.parse_args(["--recipe", "mamp-ntu120-xset", *_data_args(tmp_path)])
+    assert ntu120.mask_temperature == 0.75  # MAMP's tau for NTU-120
 
 
 def test_command_line_overrides_the_recipe_which_overrides_the_defaults(tmp_path: Path) -> None:

@@ -180,3 +180,12 @@ def test_bad_masker_arguments_are_clear_errors() -> None:
         tiny_mae("mae", masker="tube", mask_ratio=(0.5, 1.0))
     with pytest.raises(ValueError, match="t_patch"):
         create_masker("motion", t_patch=0)
+
+
+def test_mask_temperature_sets_tau_of_a_score_guided_masker() -> None:
+    mae = create_mae("mamp", layout="coco", num_frames=8, embed_dim=16, depth=1, num_heads=2,
+                     decoder_dim=8, decoder_depth=1, mask_temperature=0.75)  # fmt: skip
+    assert mae.masker.temperature == 0.75
+    with pytest.raises(ValueError, match="RandomMasker does not sample from scores"):
+        create_mae("mae", layout="coco", num_frames=8, embed_dim=16, depth=1, num_heads=2,
+                   decoder_dim=8, decoder_depth=1, mask_temperature=0.75)  # fmt: skip
