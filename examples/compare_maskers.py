@@ -53,14 +53,13 @@ import train_hacm
 from msr_action3d_validation import leave_one_subject_out, subjects_of
 
 from skelmask.data import SkeletonDataset, load_msr_action3d
-from skelmask.models import MaskerName, Target
+from skelmask.models import PRESET_TARGETS, MaskerName, Target
 from skelmask.training import DistributedContext, extract_features, seed_everything
 
 MASKERS: tuple[str, ...] = get_args(MaskerName)
 """Every masker ``create_mae`` builds by name; all of them work with the ``mae`` and ``mamp``
 presets."""
 TARGETS: tuple[str, ...] = get_args(Target)
-PRESET_TARGETS = {"mamp": "motion", "mae": "coords"}
 TRAIN_SCRIPT = Path(__file__).resolve().parent / "train_hacm.py"
 
 # train_hacm.py options that this tool sets for each run.

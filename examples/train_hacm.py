@@ -29,7 +29,16 @@ from typing import Any, get_args
 
 import common
 
-from skelmask.models import MaskerName, SkeletonClassifier, Target, TransformerMAE, create_mae
+from skelmask.maskers import ScoreGuidedMasker
+from skelmask.models import (
+    PRESET_MASKERS,
+    MaskerName,
+    SkeletonClassifier,
+    Target,
+    TransformerMAE,
+    create_mae,
+    create_masker,
+)
 from skelmask.training import (
     DistributedContext,
     FinetuneConfig,
@@ -37,9 +46,6 @@ from skelmask.training import (
 )
 
 STAGES = ("pretrain", "probe", "knn", "finetune", "baseline", "raw")
-_PRESET_MASKERS = {"mamp": "motion", "mae": "random", "hacm": "hacm-cross"}
-# The named maskers --mask-temperature applies to (create_mae checks the same when building).
-SCORE_GUIDED = ("motion", "hyperbolic", "attention")
 MODEL_OPTIONS = (
     "window",
     "t_patch",
@@ -103,14 +109,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"--masker {args.masker} with --preset hacm: HA-CM's cross-contrast loss needs the "
             "hacm-cross masker; use --preset mamp for the same target without that loss"
         )
-    if args.mask_temperature is not None:
-        masker = args.masker or _PRESET_MASKERS[args.method]
-        if masker not in SCORE_GUIDED:
-            parser.error(
-                f"--mask-temperature {args.mask_temperature}: the {masker} masker does not "
-                f"sample from scores; it applies to {', '.join(SCORE_GUIDED)}"
-            )
+    masker = args.masker or PRESET_MASKERS[args.method]
+    if args.mask_temperature is not None and not _score_guided(masker):
+        guided = [name for name in get_args(MaskerName) if _score_guided(name)]
+        parser.error(
+            f"--mask-temperature {args.mask_temperature}: the {masker} masker does not "
+            f"sample from scores; it applies to {', '.join(guided)}"
+        )
     return args
+
+
+def _score_guided(name: MaskerName) -> bool:
+    """Whether the named masker samples from scores (and so has a temperature)."""
+    return isinstance(create_masker(name), ScoreGuidedMasker)
 
 
 def build_mae(args: argparse.Namespace, layout: str, channels: int) -> TransformerMAE:

@@ -384,16 +384,17 @@ def test_mask_temperature_names_the_maskers_it_applies_to(
     from skelmask.maskers import ScoreGuidedMasker
     from skelmask.models import MaskerName, create_masker
 
-    # The example's list is the library's: every named score-guided masker, and no other.
+    # The error lists every named score-guided masker, and no other.
     guided = [
         name
         for name in get_args(MaskerName)
         if isinstance(create_masker(name, layout="nturgb+d"), ScoreGuidedMasker)
     ]
-    assert sorted(guided) == sorted(train_hacm.SCORE_GUIDED)
+    assert sorted(guided) == ["attention", "hyperbolic", "motion"]
     args = train_hacm.parse_args([*TINY, "--preset", "mamp", "--mask-temperature", "0.75"])
     assert train_hacm.build_mae(args, "nturgb+d", 3).masker.temperature == 0.75
     message = _refused(
         train_hacm.parse_args, [*TINY, "--preset", "mae", "--mask-temperature", "0.75"], capsys
     )
     assert "the random masker does not sample from scores" in message
+    assert message.endswith(f"it applies to {', '.join(guided)}")

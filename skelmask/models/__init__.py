@@ -13,12 +13,21 @@ from skelmask.models.classifier import HeadKind, SkeletonClassifier, encoder_sta
 from skelmask.models.encoder import SkeletonEncoder
 from skelmask.models.gin import GINEncoder, GINLayer, GINSkeletonMAE
 from skelmask.models.mae import MAEOutput, Target, TransformerMAE
-from skelmask.models.presets import MaskerName, Preset, create_mae, create_masker
+from skelmask.models.presets import (
+    PRESET_MASKERS,
+    PRESET_TARGETS,
+    MaskerName,
+    Preset,
+    create_mae,
+    create_masker,
+)
 from skelmask.models.skelemixclr import SkeleMixCLR, SkeleMixCLROutput, random_shear
 from skelmask.models.stgcn import STGCN, STGCNBlock, spatial_partition
 
 __all__ = [
     "MLP",
+    "PRESET_MASKERS",
+    "PRESET_TARGETS",
     "STGCN",
     "Attention",
     "Block",

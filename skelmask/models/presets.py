@@ -33,7 +33,14 @@ from skelmask.models.encoder import SkeletonEncoder
 from skelmask.models.mae import Target, TransformerMAE
 from skelmask.poincare import DEFAULT_CLIP_R
 
-__all__ = ["MaskerName", "Preset", "create_mae", "create_masker"]
+__all__ = [
+    "PRESET_MASKERS",
+    "PRESET_TARGETS",
+    "MaskerName",
+    "Preset",
+    "create_mae",
+    "create_masker",
+]
 
 Preset = Literal["mae", "mamp", "hacm"]
 """Names of the ``create_mae`` presets."""
@@ -55,12 +62,25 @@ MaskerName = Literal[
 
 _MASKER_NAMES: tuple[MaskerName, ...] = get_args(MaskerName)
 
-# The masker each preset uses unless told otherwise.
-_PRESET_MASKERS: dict[Preset, MaskerName] = {
+PRESET_MASKERS: dict[Preset, MaskerName] = {
     "mae": "random",
     "mamp": "motion",
     "hacm": "hacm-cross",
 }
+"""The masker each ``create_mae`` preset uses unless told otherwise, by preset.
+
+Examples:
+    >>> PRESET_MASKERS["mamp"]
+    'motion'
+"""
+
+PRESET_TARGETS: dict[Preset, Target] = {"mae": "coords", "mamp": "motion", "hacm": "motion"}
+"""The reconstruction target each ``create_mae`` preset uses unless told otherwise.
+
+Examples:
+    >>> PRESET_TARGETS["mae"]
+    'coords'
+"""
 
 # Ratio of each named masker when none is given: its paper's (see ``create_masker``).
 _DEFAULT_RATIOS: dict[MaskerName, RatioSpec] = {
@@ -289,7 +309,7 @@ def create_mae(
         clip_r=DEFAULT_CLIP_R,
     )
     if target is None:
-        target = "coords" if preset == "mae" else "motion"
+        target = PRESET_TARGETS[preset]
     contrast = CrossContrastLoss() if preset == "hacm" else None
     return TransformerMAE(
         encoder,
@@ -313,7 +333,7 @@ def _preset_masker(
     """The masker of ``create_mae``: the preset's, a named one, or the caller's, checked."""
     if masker is None:
         chosen = create_masker(
-            _PRESET_MASKERS[preset],
+            PRESET_MASKERS[preset],
             layout=layout,
             t_patch=t_patch,
             mask_ratio=0.9 if mask_ratio is None else mask_ratio,
