@@ -459,12 +459,13 @@ def markdown(
         else:
             name = f"`{masker}`" + (f", `{target}` target" if target else "")
             name += " (reference)" if masker == "random" else ""
-        cells = [_cell(row.get(key)) for key, _ in shown]
+        cells = [mean_sd(row.get(key)) for key, _ in shown]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _cell(stats: dict[str, Any] | None) -> str:
+def mean_sd(stats: dict[str, Any] | None) -> str:
+    """A table cell: ``"mean ± sd"`` of one metric (the mean alone for one seed, "—" for none)."""
     if stats is None:
         return "—"
     sd = "" if stats["sd"] is None else f" ± {stats['sd']:.3f}"

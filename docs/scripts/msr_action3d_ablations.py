@@ -97,7 +97,7 @@ def table(results: dict[str, Any], rows: list[str], names: dict[str, str]) -> st
     ]
     for row in rows:
         stats = results["summary"][row]
-        cells = [compare_maskers._cell(stats.get(key)) for key in order]
+        cells = [compare_maskers.mean_sd(stats.get(key)) for key in order]
         lines.append(f"| {names.get(row, row)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
