@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import numpy as np
 import torch
@@ -70,6 +70,10 @@ RUN_FILES = (CHECKPOINT_NAME, "metrics.jsonl", "summary.json", "config.json", "t
 
 RUNS_ROOT = Path("runs")
 """Parent of the folders made for runs without ``--output-dir``."""
+
+INPUT_OPTIONS = ("velocity_input",)
+"""Shared options that change what the encoder is fed: stored with every example's model options,
+since an encoder evaluated on other input than it was pretrained on measures nothing."""
 
 # Stages that evaluate the pretrained encoder, so they need pretraining or a checkpoint.
 _TRAINED_STAGES = ("probe", "knn", "finetune")
@@ -135,6 +139,14 @@ def non_negative(text: str) -> float:
     value = _finite(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number in ``[0, 1)``."""
+    value = _finite(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
     return value
 
 
@@ -234,6 +246,15 @@ def build_parser(
         "x) before sampling the window; 3D data only",
     )
     data.add_argument(
+        "--velocity-input",
+        action="store_true",
+        help="feed every clip's frame differences (x[t+1] - x[t], the last frame 0) instead of "
+        "its coordinates, taken on the sampled window after augmentation, in every stage: "
+        "pretraining, probe, kNN, fine-tuning, baseline and the raw-coordinates probe (HA-CM "
+        "on NTU-120 and PKU-MMD II); the reconstruction targets are then differences of the "
+        "input, so the 'motion' target is the coordinates' acceleration",
+    )
+    data.add_argument(
         "--window",
         type=at_least(1),
         default=defaults.window,
@@ -300,8 +321,8 @@ def parse(
 ) -> argparse.Namespace:
     """Parses ``argv`` and checks every option of ``build_parser`` before any work.
 
-    ``stages`` becomes a list and ``model_config`` holds ``method`` and the ``model_options``
-    (argument names): what checkpoints store and ``--resume`` must match.
+    ``stages`` becomes a list and ``model_config`` holds ``method``, the ``model_options``
+    (argument names) and ``INPUT_OPTIONS``: what checkpoints store and ``--resume`` must match.
     """
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -322,7 +343,7 @@ def parse(
         parser.error(f"--data-root {args.data_root}: no such folder")
     args.model_config = {
         "method": args.method,
-        **{name: _plain(getattr(args, name)) for name in model_options},
+        **{name: _plain(getattr(args, name)) for name in (*model_options, *INPUT_OPTIONS)},
     }
     _check_resume(parser, args)
     _check_output_dir(parser, args)
@@ -357,12 +378,11 @@ def _check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     except CheckpointError as error:
         parser.error(f"--resume: {error}")
     saved = state.get("model_config")
-    # A key missing from an older checkpoint reads as None, an option's "not given".
     differences = (
         [
             f"{_flag(key)} {saved.get(key)!r} (this run: {args.model_config.get(key)!r})"
             for key in sorted(set(saved) | set(args.model_config))
-            if saved.get(key) != args.model_config.get(key)
+            if not _agree(saved, args.model_config, key)
         ]
         if saved is not None
         else []
@@ -372,6 +392,18 @@ def _check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
             f"--resume {args.resume} was written with other model options: "
             + ", ".join(differences)
         )
+
+
+def _agree(saved: dict[str, Any], current: dict[str, Any], key: str) -> bool:
+    """Whether a model option agrees with the checkpoint's, by ``load_weights``'s rule.
+
+    A key missing on one side (an option added after an older checkpoint was written) agrees
+    with the other side's None or False: the option's "not given" or a switch left off.
+    """
+    if key in saved and key in current:
+        return bool(saved[key] == current[key])
+    value = saved[key] if key in saved else current[key]
+    return value is None or value is False
 
 
 def _flag(key: str) -> str:
@@ -479,9 +511,9 @@ def start(args: argparse.Namespace, context: DistributedContext) -> Run:
     for problem in problems:
         logger.log({"stage": "data", "problem": problem})
     # Augmentations draw from the global RNG, which checkpoints save and restore (exact resume).
-    view = {"normalize_view": args.normalize_view}
+    options = dataset_options(args)
     try:
-        train_set = SkeletonDataset(train_arrays, window=args.window, train=True, **view)
+        train_set = SkeletonDataset(train_arrays, window=args.window, train=True, **options)
     except ValueError as error:  # e.g. --normalize-view on 2D data
         raise SystemExit(f"error: {error}") from None
     summary: dict[str, Any] = {
@@ -503,12 +535,28 @@ def start(args: argparse.Namespace, context: DistributedContext) -> Run:
         logger=logger,
         train_arrays=train_arrays,
         train_set=train_set,
-        train_eval_set=SkeletonDataset(train_arrays, window=args.window, train=False, **view),
-        test_set=SkeletonDataset(test_arrays, window=args.window, train=False, **view),
+        train_eval_set=SkeletonDataset(train_arrays, window=args.window, train=False, **options),
+        test_set=SkeletonDataset(test_arrays, window=args.window, train=False, **options),
         summary=summary,
     )
     _check_data(run, test_arrays)
     return run
+
+
+class DatasetOptions(TypedDict):
+    """``SkeletonDataset`` keyword arguments set by the data options."""
+
+    normalize_view: bool
+    velocity: bool
+
+
+def dataset_options(args: argparse.Namespace) -> DatasetOptions:
+    """The ``SkeletonDataset`` options of the data group, the same for every stage's clips.
+
+    Every dataset of a run (pretraining, probe, kNN, fine-tuning, baseline, raw coordinates)
+    is built with them, so that each stage sees the input the encoder was pretrained on.
+    """
+    return DatasetOptions(normalize_view=args.normalize_view, velocity=args.velocity_input)
 
 
 CONFIG_IGNORED = ("model_config",)
@@ -607,11 +655,11 @@ def _check_data(run: Run, test_arrays: SkeletonArrays) -> None:
         labelled = len(train)
         if ratio is not None:
             labelled = len(labelled_subset(train.labels, ratio, args.seed))
-        if labelled < args.batch_size * per_step:
+        if labelled < args.finetune_batch_size * per_step:
             raise SystemExit(
                 f"error: fine-tuning on {labelled} labelled samples (--labelled-ratio {ratio}) "
-                f"makes no full batch of --batch-size {args.batch_size} on {per_step} "
-                "process(es)"
+                f"makes no full batch of --finetune-batch-size {args.finetune_batch_size} on "
+                f"{per_step} process(es)"
             )
     if len(test_arrays) < per_step:
         raise SystemExit(
@@ -742,6 +790,7 @@ def evaluation_stages(run: Run, encoder: nn.Module, fresh_encoder: Callable[[], 
         torch.manual_seed(args.seed)
         probe(fresh_encoder(), "baseline_probe")
     if "raw" in args.stages:
+        # The clips as the encoder sees them: frame differences under --velocity-input.
         probe(RawCoordinates(int(run.train_set[0][0].numel())), "raw_probe")
 
 

@@ -49,6 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common
 import train_hacm
 from msr_action3d_validation import leave_one_subject_out, subjects_of
 
@@ -201,14 +202,18 @@ class SubjectValidation:
         data_root: The MSR Action3D folder; only its training split is read.
         window: Frames per clip, as in pretraining.
         normalize_view: Whether the clips are view-normalised, as in pretraining.
+        velocity: Whether the clips are frame differences (``--velocity-input``), as in
+            pretraining; the raw-coordinate scores then read them too.
     """
 
-    def __init__(self, data_root: Path, window: int, normalize_view: bool = False) -> None:
+    def __init__(
+        self, data_root: Path, window: int, normalize_view: bool = False, velocity: bool = False
+    ) -> None:
         train, _, _ = load_msr_action3d(data_root)
         self.arrays = train
         self.subjects = subjects_of(train)
         self.dataset = SkeletonDataset(
-            train, window=window, train=False, normalize_view=normalize_view
+            train, window=window, train=False, normalize_view=normalize_view, velocity=velocity
         )
 
     def score(self, encoder: torch.nn.Module | None) -> tuple[float, float]:
@@ -367,7 +372,7 @@ def compare(args: argparse.Namespace, passed: list[str]) -> list[Scores]:
     validation = None
     if args.options.data == "msr-action3d":
         validation = SubjectValidation(
-            args.options.data_root, args.options.window, args.options.normalize_view
+            args.options.data_root, args.options.window, **common.dataset_options(args.options)
         )
     scores: list[Scores] = []
     for masker, target, seed, run in pretrained:

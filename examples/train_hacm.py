@@ -101,9 +101,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     finetuning = parser.add_argument_group("fine-tuning")
     finetuning.add_argument("--finetune-epochs", type=common.at_least(1), default=30)
     finetuning.add_argument(
+        "--finetune-batch-size",
+        type=common.at_least(1),
+        help="per process, like --batch-size (default: --batch-size); MAMP fine-tunes with 24",
+    )
+    finetuning.add_argument(
+        "--drop-path",
+        type=common.probability,
+        default=0.0,
+        help="stochastic depth of the fine-tuned encoder: the last block's drop probability, "
+        "growing linearly from 0 at the first (MAMP: 0.3); pretraining never uses it",
+    )
+    finetuning.add_argument(
         "--labelled-ratio", type=common.fraction, help="fine-tune on this class-balanced share"
     )
     args = common.parse(parser, argv, STAGES, MODEL_OPTIONS)
+    if args.finetune_batch_size is None:  # config.json records the batch fine-tuning uses
+        args.finetune_batch_size = args.batch_size
     if args.method == "hacm" and args.masker not in (None, "hacm-cross"):
         parser.error(
             f"--masker {args.masker} with --preset hacm: HA-CM's cross-contrast loss needs the "
@@ -161,7 +175,11 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
     )
     if "finetune" in args.stages:
         classifier = SkeletonClassifier(
-            copy.deepcopy(mae.encoder), state.train_arrays.num_classes, head="finetune", dropout=0.3
+            copy.deepcopy(mae.encoder),
+            state.train_arrays.num_classes,
+            head="finetune",
+            dropout=0.3,
+            drop_path=args.drop_path,
         )
         state.logger.scope = "finetune"
         result = finetune(
@@ -170,7 +188,7 @@ def run(args: argparse.Namespace, context: DistributedContext) -> dict[str, Any]
             state.test_set,
             FinetuneConfig(
                 epochs=args.finetune_epochs,
-                batch_size=args.batch_size,
+                batch_size=args.finetune_batch_size,
                 amp=not args.no_amp,
                 seed=args.seed,
                 num_workers=args.workers,

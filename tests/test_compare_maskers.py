@@ -176,3 +176,11 @@ def test_subject_validation_sees_the_clips_as_pretraining_did(
     expected = SkeletonDataset(plain.arrays, window=16, train=False, normalize_view=True)
     torch.testing.assert_close(normalised.dataset[0][0], expected[0][0])
     assert not torch.allclose(plain.dataset[0][0], normalised.dataset[0][0])
+    # Runs made with --velocity-input are scored on frame differences, as they were fed.
+    args = compare_maskers.train_hacm.parse_args(["--velocity-input", "--output-dir", "x"])
+    moving = compare_maskers.SubjectValidation(
+        root, 16, **compare_maskers.common.dataset_options(args)
+    )
+    expected = SkeletonDataset(plain.arrays, window=16, train=False, velocity=True)
+    torch.testing.assert_close(moving.dataset[0][0], expected[0][0])
+    torch.testing.assert_close(moving.dataset[0][0][:, :-1], plain.dataset[0][0].diff(dim=1))

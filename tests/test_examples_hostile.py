@@ -256,6 +256,21 @@ def test_bad_shared_options_are_refused_before_any_work(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--drop-path", "1"], "--drop-path: must be in [0, 1), got 1.0"),
+        (["--drop-path", "-0.1"], "--drop-path: must be in [0, 1), got -0.1"),
+        (["--drop-path", "nan"], "--drop-path: expected a finite number"),
+        (["--finetune-batch-size", "0"], "--finetune-batch-size: must be an integer >= 1, got 0"),
+    ],
+)
+def test_bad_finetune_options_are_refused_before_any_work(
+    train_hacm: ModuleType, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert message in _refused(train_hacm.main, argv, capsys)
+
+
 def test_labelled_ratio_zero_is_refused_before_pretraining(
     train_hacm: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -268,6 +283,7 @@ def test_labelled_ratio_zero_is_refused_before_pretraining(
     [
         (["--stages", "pretrain", "--batch-size", "65"], "--batch-size 65 on 1 process(es)"),
         (["--stages", "finetune", "--labelled-ratio", "0.1"], "fine-tuning on 10 labelled"),
+        (["--stages", "finetune", "--finetune-batch-size", "65"], "of --finetune-batch-size 65"),
         (["--stages", "pretrain", "--heads", "3"], "invalid model options"),
     ],
 )
@@ -376,6 +392,32 @@ def test_a_checkpoint_stored_before_an_option_existed_resumes(
         capsys,
     )  # fmt: skip
     assert "--target None (this run: 'coords')" in message
+
+
+def test_velocity_input_must_match_the_checkpoint_and_is_off_in_older_ones(
+    train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A checkpoint written before --velocity-input existed lacks the key: its encoder was fed
+    # coordinates, so it evaluates without the option and is refused with it.
+    path = _checkpoint(train_hacm, tmp_path)
+    state = torch.load(path, weights_only=True)
+    assert state["model_config"]["velocity_input"] is False
+    del state["model_config"]["velocity_input"]
+    torch.save(state, path)
+    knn = [*TINY, "--stages", "knn", "--resume", str(path)]
+    summary = train_hacm.main([*knn, "--output-dir", str(tmp_path / "k")])
+    assert 0.0 <= summary["knn_accuracy"] <= 1.0
+    message = _refused(
+        train_hacm.main, [*knn, "--velocity-input", "--output-dir", str(tmp_path / "v")], capsys
+    )
+    assert "--velocity-input None (this run: True)" in message
+    # An encoder pretrained on velocity is not evaluated on coordinates.
+    state["model_config"]["velocity_input"] = True
+    torch.save(state, path)
+    message = _refused(train_hacm.main, [*knn, "--output-dir", str(tmp_path / "c")], capsys)
+    assert "--velocity-input True (this run: False)" in message
+    summary = train_hacm.main([*knn, "--velocity-input", "--output-dir", str(tmp_path / "w")])
+    assert 0.0 <= summary["knn_accuracy"] <= 1.0
 
 
 def test_mask_temperature_names_the_maskers_it_applies_to(

@@ -11,8 +11,9 @@ from types import ModuleType
 import pytest
 import torch
 
-from skelmask.data import save_prepared, synthetic_splits
-from skelmask.training import MetricLogger, load_checkpoint
+from skelmask.data import SkeletonDataset, save_prepared, synthetic_splits
+from skelmask.models import SkeletonClassifier
+from skelmask.training import EvalResult, FinetuneConfig, MetricLogger, load_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -221,3 +222,75 @@ def test_default_stages_print_the_three_labelled_probes(
         assert f"{summary[key]:.4f}" in line
     gap = summary["probe_last_accuracy"] - summary["raw_probe_last_accuracy"]
     assert f"(pretrained {gap:+.4f})" in printed
+
+
+@pytest.mark.parametrize(
+    ("options", "batch", "rates", "velocity"),
+    [
+        ([], 64, [0.0, 0.0], False),  # the defaults: --batch-size, no drop-path, coordinates
+        (["--finetune-batch-size", "8", "--drop-path", "0.3", "--velocity-input"], 8,
+         [0.0, 0.3], True),
+    ],
+)  # fmt: skip
+def test_finetune_and_input_options_reach_every_stage(
+    train_hacm: ModuleType,
+    options: list[str],
+    batch: int,
+    rates: list[float],
+    velocity: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    argv = [*TINY, "--depth", "2", "--train-samples", "64", "--test-samples", "8",
+            "--probe-batch-size", "32", *options]  # fmt: skip
+    args = train_hacm.parse_args([*argv, "--output-dir", str(tmp_path / "unused")])
+    mae = train_hacm.build_mae(args, "nturgb+d", 3)
+    checkpoint = tmp_path / "untrained.pt"
+    torch.save(
+        {"model": mae.state_dict(), "epoch": 0, "model_config": args.model_config}, checkpoint
+    )
+    assert args.model_config["velocity_input"] is velocity
+
+    seen: dict[str, list[object]] = {"datasets": [], "finetune": []}
+    done = EvalResult.from_history([{"test_accuracy": 0.5}])
+
+    def fake_probe(
+        model: object, train: object, test: object, *rest: object, **kw: object
+    ) -> EvalResult:
+        seen["datasets"] += [train, test]
+        return done
+
+    def fake_finetune(
+        classifier: object, train: object, test: object, config: object, **kw: object
+    ) -> EvalResult:
+        seen["datasets"] += [train, test]
+        seen["finetune"] += [classifier, config]
+        return done
+
+    original_features = train_hacm.common.extract_features
+
+    def recorded_features(encoder: object, dataset: object, **kw: object) -> object:
+        seen["datasets"].append(dataset)
+        return original_features(encoder, dataset, **kw)
+
+    monkeypatch.setattr(train_hacm.common, "linear_probe", fake_probe)
+    monkeypatch.setattr(train_hacm.common, "extract_features", recorded_features)
+    monkeypatch.setattr(train_hacm, "finetune", fake_finetune)
+    output = tmp_path / "run"
+    train_hacm.main(
+        [*argv, "--stages", "probe,knn,finetune,baseline,raw", "--resume", str(checkpoint),
+         "--output-dir", str(output)]
+    )  # fmt: skip
+    classifier, config = seen["finetune"]
+    assert isinstance(classifier, SkeletonClassifier)
+    assert isinstance(config, FinetuneConfig)
+    assert config.batch_size == batch
+    assert [block.drop_path.p for block in classifier.encoder.blocks] == pytest.approx(rates)
+    # probe, baseline and raw (train and test), knn (train and test), fine-tuning (train, test)
+    datasets = seen["datasets"]
+    assert len(datasets) == 10
+    assert all(isinstance(d, SkeletonDataset) and d.velocity is velocity for d in datasets)
+    options_saved = json.loads((output / "config.json").read_text())["options"]
+    assert options_saved["velocity_input"] is velocity
+    assert options_saved["finetune_batch_size"] == batch
+    assert options_saved["drop_path"] == pytest.approx(rates[-1])

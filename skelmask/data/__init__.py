@@ -18,6 +18,7 @@ from skelmask.data.dataset import (
     rotation_matrix,
     shear,
     shear_matrix,
+    to_velocity,
 )
 from skelmask.data.errors import ReadReport, SkeletonFileError
 from skelmask.data.formats import load_npz, load_pyskl
@@ -75,5 +76,6 @@ __all__ = [
     "shear",
     "shear_matrix",
     "synthetic_splits",
+    "to_velocity",
     "view_joints",
 ]

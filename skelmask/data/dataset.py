@@ -14,10 +14,18 @@ SkeletonCLR / AimCLR augmentations (off by default):
 3. rotate the xyz channels by one random rotation per sample, angles ``U(-rotation, rotation)``
    about x, y and z;
 4. optional shear (``shear = s > 0``): ``xyz ← S @ xyz`` with ``S`` the identity plus six
-   off-diagonal entries ``U(-s, s)`` per sample (see ``shear_matrix``).
+   off-diagonal entries ``U(-s, s)`` per sample (see ``shear_matrix``);
+5. optional velocity input (``velocity=True``): the clip's frame differences
+   ``x[t + 1] - x[t]``, the last frame 0 (see ``to_velocity``).
 
 Evaluation transform: the centred ``eval_crop_ratio`` of the valid frames, resized, not rotated,
-sheared or shifted.
+sheared or shifted; with ``velocity`` its frame differences too.
+
+Velocity is taken from the clip the model receives, after the window was cropped and resized,
+as MAMP's and HA-CM's feeders do (``vel``): each difference spans one frame of the window
+whatever the clip's original length. The window holds valid frames only, so the last one is the
+only frame without a successor. Rotation and shear act on every frame alike and commute with
+the difference, so their order does not matter.
 
 Only the frames a clip needs are read from ``arrays.data``, so the dataset works on a
 memory-mapped array (``skelmask.data.prepared.load_prepared``) without loading it.
@@ -52,6 +60,7 @@ __all__ = [
     "rotation_matrix",
     "shear",
     "shear_matrix",
+    "to_velocity",
 ]
 
 FloatArray = npt.NDArray[np.floating]
@@ -233,6 +242,67 @@ def rotate(x: FloatArray, angles: npt.ArrayLike, spatial_dims: int = 3) -> Float
     return result
 
 
+def to_velocity(
+    x: npt.ArrayLike, lengths: npt.ArrayLike | None = None, *, channels: int | None = None
+) -> FloatArray:
+    """Frame differences ``x[t + 1] - x[t]`` of the valid frames; 0 from the last valid frame on.
+
+    Frame ``t`` of the result is the motion from frame ``t`` to ``t + 1`` (MAMP's and HA-CM's
+    ``vel`` input). The last valid frame has no successor and is 0, and so is every padded frame
+    beyond the valid length: no difference involves a padded frame.
+
+    Args:
+        x: One sample ``(C, T, V, M)`` or a batch ``(N, C, T, V, M)``.
+        lengths: Valid frames: an integer in ``[0, T]`` for one sample, ``(N,)`` of them for a
+            batch; ``None`` means all ``T`` frames are valid (a sampled window).
+        channels: The leading channels to difference (the coordinates, e.g. 2 for 2D
+            keypoints with a score); the others are returned unchanged. ``None``: all of them.
+
+    Returns:
+        Array of the shape of ``x``, in its floating dtype (float64 for other inputs).
+
+    Raises:
+        ValueError: If ``x`` is not 4-D or 5-D, ``lengths`` does not match it or is out of
+            range, or ``channels`` is not in ``[1, C]``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from skelmask.data import to_velocity
+        >>> x = np.array([0.0, 1.0, 3.0, 6.0, 0.0]).reshape(1, 5, 1, 1)  # 4 valid frames, 1 padded
+        >>> to_velocity(x, lengths=4).ravel().tolist()
+        [1.0, 2.0, 3.0, 0.0, 0.0]
+    """
+    values = np.asarray(x)
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
+    if values.ndim not in (4, 5):
+        raise ValueError(
+            f"x must have shape (C, T, V, M) or (N, C, T, V, M), got {tuple(values.shape)}"
+        )
+    total_channels, frames = values.shape[-4], values.shape[-3]
+    count = total_channels if channels is None else channels
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= total_channels:
+        raise ValueError(f"channels must be an integer in [1, C = {total_channels}], got {count!r}")
+    batch = values.shape[:-4]
+    valid = np.full(batch, frames) if lengths is None else np.asarray(lengths)
+    if valid.shape != batch or not np.issubdtype(valid.dtype, np.integer):
+        raise ValueError(
+            f"lengths must be integers of shape {batch} (one per sample), got "
+            f"{valid.dtype} of shape {valid.shape}"
+        )
+    if np.any(valid < 0) or np.any(valid > frames):
+        raise ValueError(f"lengths must be in [0, T = {frames}], got {valid.tolist()}")
+    valid = valid.astype(np.int64)  # an unsigned length minus one would wrap around
+    moving = values[..., :count, :, :, :]
+    difference = np.zeros_like(moving)
+    difference[..., :-1, :, :] = moving[..., 1:, :, :] - moving[..., :-1, :, :]
+    # Frame t holds a difference of two valid frames only when t + 1 < length.
+    paired = np.arange(frames) < valid[..., None] - 1  # (..., T)
+    result: FloatArray = values.copy()
+    result[..., :count, :, :, :] = np.where(paired[..., None, :, None, None], difference, 0.0)
+    return result
+
+
 class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Fixed-window clips of ``SkeletonArrays``, with MAMP / HA-CM augmentation when training.
 
@@ -284,11 +354,17 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         normalize_view: Put every clip into its first body's frame before the transform
             (``skelmask.data.normalize_view``: centred, spine up, shoulders along x), as
             cross-view protocols do; needs 3D coordinates and a layout with the named joints.
+        velocity: Return the frame differences of every clip instead of its coordinates
+            (``to_velocity`` on the output window, last frame 0; see the module docstring),
+            as HA-CM does on NTU RGB+D 120 and PKU-MMD II. The ``spatial_dims`` coordinate
+            channels are differenced; other channels (scores) are kept. The random draws are
+            those without it, so the clips are the same clips' differences.
 
     Raises:
         ValueError: If an argument is out of range, ``arrays.data`` holds NaN or inf (the
-            message names the samples by index and name), or ``normalize_view`` is set for 2D
-            data or a layout without spine and shoulder joints.
+            message names the samples by index and name), ``normalize_view`` is set for 2D
+            data or a layout without spine and shoulder joints, or ``velocity`` is set with
+            ``spatial_dims=0``.
 
     Examples:
         >>> from skelmask.data import SkeletonDataset, generate_synthetic_actions
@@ -313,6 +389,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         shear: float = 0.0,
         temporal_padding: int = 0,
         normalize_view: bool = False,
+        velocity: bool = False,
     ) -> None:
         channels = arrays.data.shape[1]
         _check_count(window, "window")
@@ -338,6 +415,10 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
                 f"spatial_dims must be in [0, min(C, 3)] = [0, {min(channels, 3)}], "
                 f"got {spatial_dims!r}"
             )
+        if velocity and spatial_dims == 0:
+            raise ValueError(
+                "velocity differences the coordinate channels, but spatial_dims=0 names none"
+            )
         self.view: ViewJoints | None = None
         if normalize_view:
             if channels != 3:
@@ -354,6 +435,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.spatial_dims = spatial_dims
         self.shear = float(shear)
         self.temporal_padding = temporal_padding
+        self.velocity = bool(velocity)
         self._rng = np.random.default_rng(seed)  # used only when seed is not None
         self._rng_worker_seed: int | None = None
         self._reopen_error: SkeletonFileError | None = None  # see __setstate__
@@ -436,6 +518,8 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if self.train and self.shear > 0.0:
             amounts = [self.shear * (2.0 * draw - 1.0) for draw in shear_draws]
             clip = shear(clip, amounts, self.spatial_dims)
+        if self.velocity:
+            clip = to_velocity(clip, channels=self.spatial_dims)
         label = torch.tensor(int(self.arrays.labels[index]), dtype=torch.int64)
         return torch.from_numpy(np.ascontiguousarray(clip, dtype=np.float32)), label
 

@@ -41,17 +41,22 @@ class SkeletonClassifier(nn.Module):
     * ``"finetune"``: dropout, ``Linear(D, num_classes)``.
 
     The linear layer starts from a truncated normal with std 0.01 and a zero bias. A
-    pretraining checkpoint's encoder loads with ``encoder_state_from_mae``.
+    pretraining checkpoint's encoder loads with ``encoder_state_from_mae``, before or after
+    building the classifier: ``drop_path`` adds no parameters or buffers.
 
     Args:
-        encoder: The (pretrained) encoder.
+        encoder: The (pretrained) encoder; the classifier owns it and trains it in place.
         num_classes: Number of classes.
         head: ``"linear"`` or ``"finetune"``.
         dropout: Dropout probability before the linear layer, in ``[0, 1)``.
+        drop_path: Stochastic depth of the encoder's blocks while the classifier trains: the
+            last block's rate, in ``[0, 1)``, growing linearly from 0 over depth
+            (``SkeletonEncoder.set_drop_path``; MAMP fine-tunes with 0.3). Set on ``encoder``
+            itself. ``None`` keeps the encoder's rates (0 for the pretraining presets).
 
     Raises:
-        ValueError: On an unknown head, a non-positive ``num_classes`` or ``dropout`` outside
-            ``[0, 1)``.
+        ValueError: On an unknown head, a non-positive ``num_classes``, or ``dropout`` or
+            ``drop_path`` outside ``[0, 1)``.
         TypeError: If ``encoder`` is not a ``SkeletonEncoder``.
 
     Examples:
@@ -62,6 +67,10 @@ class SkeletonClassifier(nn.Module):
         >>> classifier = SkeletonClassifier(encoder, num_classes=5, head="finetune").eval()
         >>> classifier(torch.randn(2, 3, 8, 17, 1)).shape  # (N, C, T, V, M) -> (N, classes)
         torch.Size([2, 5])
+        >>> deeper = SkeletonEncoder(num_joints=17, num_frames=8, embed_dim=16, depth=4)
+        >>> finetuned = SkeletonClassifier(deeper, 5, head="finetune", drop_path=0.3)
+        >>> [round(block.drop_path.p, 2) for block in finetuned.encoder.blocks]
+        [0.0, 0.1, 0.2, 0.3]
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class SkeletonClassifier(nn.Module):
         *,
         head: HeadKind = "linear",
         dropout: float = 0.0,
+        drop_path: float | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(encoder, SkeletonEncoder):
@@ -81,6 +91,8 @@ class SkeletonClassifier(nn.Module):
         dropout = float(dropout)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if drop_path is not None:
+            encoder.set_drop_path(drop_path)
         self.encoder = encoder
         self.head_kind: HeadKind = head
         layers: OrderedDict[str, nn.Module] = OrderedDict()

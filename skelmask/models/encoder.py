@@ -22,7 +22,7 @@ from einops import rearrange
 from torch import nn
 
 from skelmask._checks import check_positive_int
-from skelmask.models.blocks import Block, check_floating, check_heads, init_weights
+from skelmask.models.blocks import Block, DropPath, check_floating, check_heads, init_weights
 from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
 from skelmask.tokens import flatten_grid, patchify
 
@@ -108,9 +108,6 @@ class SkeletonEncoder(nn.Module):
                 f"num_frames={num_frames} must be a multiple of t_patch={t_patch} (each token "
                 "covers t_patch frames)"
             )
-        drop_path = float(drop_path)
-        if not 0.0 <= drop_path < 1.0:
-            raise ValueError(f"drop_path must be in [0, 1), got {drop_path!r}")
         self.hyperbolic = bool(hyperbolic)
         self.grid_size = (num_frames // t_patch, num_joints)
         self.patch_embed = nn.Linear(t_patch * in_channels, embed_dim)
@@ -119,14 +116,41 @@ class SkeletonEncoder(nn.Module):
         self.manifold: nn.Module = (
             PoincareEmbedding(1.0, clip_r=clip_r) if self.hyperbolic else nn.Identity()
         )
-        rates = [drop_path * i / max(depth - 1, 1) for i in range(depth)]
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, drop_path=rate) for rate in rates
+            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio) for _ in range(depth)
         )
+        self.set_drop_path(drop_path)
         self.norm = nn.LayerNorm(embed_dim)
         self.apply(init_weights)
         nn.init.trunc_normal_(self.joint_embed, std=0.02)
         nn.init.trunc_normal_(self.time_embed, std=0.02)
+
+    def set_drop_path(self, drop_path: float) -> None:
+        """Sets the blocks' stochastic depth: block ``i`` drops with ``drop_path·i / (depth - 1)``.
+
+        The rate grows linearly from 0 at the first block to ``drop_path`` at the last, as in
+        timm, MAE and MAMP (a single block never drops). Drop-path holds no parameters or
+        buffers, so the state dict is the same at every rate: an encoder pretrained without it
+        fine-tunes with it (MAMP: 0.3). It acts in training mode only.
+
+        Args:
+            drop_path: Stochastic-depth probability of the last block, in ``[0, 1)``.
+
+        Raises:
+            ValueError: If ``drop_path`` is outside ``[0, 1)``.
+
+        Examples:
+            >>> from skelmask.models import SkeletonEncoder
+            >>> encoder = SkeletonEncoder(num_joints=20, num_frames=8, embed_dim=16, depth=3)
+            >>> encoder.set_drop_path(0.3)
+            >>> [round(block.drop_path.p, 2) for block in encoder.blocks]
+            [0.0, 0.15, 0.3]
+        """
+        rate = float(drop_path)
+        if not 0.0 <= rate < 1.0:  # also rejects NaN
+            raise ValueError(f"drop_path must be in [0, 1), got {drop_path!r}")
+        for i, block in enumerate(self.blocks):
+            block.drop_path = DropPath(rate * i / max(self.depth - 1, 1))
 
     def split_bodies(self, x: torch.Tensor) -> torch.Tensor:
         """Checks a dataset batch and turns every person into its own sample.

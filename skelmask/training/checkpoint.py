@@ -136,8 +136,8 @@ def load_weights(
         path: Checkpoint written by ``pretrain`` or ``save_checkpoint``.
         model_config: The configuration ``model`` was built from; when given and the
             checkpoint stores a ``"model_config"`` too, every key must agree. A key present on
-            one side only agrees when its value is None (an option added after the checkpoint
-            was written, left at "not given").
+            one side only agrees when its value is None or False (an option added after the
+            checkpoint was written, left at "not given" or switched off).
         map_location: Where tensors are loaded.
         required: Keys the checkpoint must contain (``"model"`` is always required).
 
@@ -177,7 +177,7 @@ def _check_model_config(
 
     Nothing is compared when either is missing (checkpoints written before the configuration
     was stored still load; their weights' shapes are checked by ``_load_model_state``). A key
-    absent on one side reads as None there.
+    absent on one side agrees with None or False on the other.
     """
     saved = state.get("model_config")
     if saved is None or expected is None:
@@ -185,7 +185,7 @@ def _check_model_config(
     differences = [
         f"{key}: checkpoint {_shown(saved, key)}, this run {_shown(expected, key)}"
         for key in sorted(set(saved) | set(expected))
-        if saved.get(key) != expected.get(key)
+        if not _agree(saved, expected, key)
     ]
     if differences:
         raise CheckpointError(
@@ -219,6 +219,18 @@ def _load_model_state(path: Path, model: nn.Module, saved: Mapping[str, Any]) ->
             + "; ".join(problems)
         )
     model.load_state_dict(saved)
+
+
+def _agree(saved: Mapping[str, Any], expected: Mapping[str, Any], key: str) -> bool:
+    """Whether ``key`` agrees; absent on one side, it agrees with None or False on the other.
+
+    Options added to a model after checkpoints stored its configuration default to "not
+    given" (None) or to a switch left off (False), which is what the older checkpoint ran with.
+    """
+    if key in saved and key in expected:
+        return bool(saved[key] == expected[key])
+    value = saved[key] if key in saved else expected[key]
+    return value is None or value is False
 
 
 def _shown(config: Mapping[str, Any], key: str) -> str:

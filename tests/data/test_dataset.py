@@ -16,6 +16,7 @@ from skelmask.data import (
     generate_synthetic_actions,
     rotate,
     rotation_matrix,
+    to_velocity,
 )
 from skelmask.data.dataset import reflect_indices, shear, shear_matrix
 from skelmask.data.prepared import load_prepared, save_prepared
@@ -388,3 +389,99 @@ def test_data_loader_workers_read_a_mapped_file(arrays: SkeletonArrays, tmp_path
     expected = SkeletonDataset(arrays, window=8, train=False)
     x = torch.cat([batch for batch, _ in loader])
     torch.testing.assert_close(x, torch.stack([expected[i][0] for i in range(len(arrays))]))
+
+
+# --- velocity input ---------------------------------------------------------------------------
+
+
+def velocity_by_loop(x: np.ndarray, lengths: list[int], channels: int) -> np.ndarray:
+    """``to_velocity`` of a batch ``(N, C, T, V, M)``, one frame at a time."""
+    expected = x.astype(np.float64)
+    for n, length in enumerate(lengths):
+        for t in range(x.shape[2]):
+            for c in range(channels):
+                if t + 1 < length:
+                    expected[n, c, t] = x[n, c, t + 1] - x[n, c, t]
+                else:
+                    expected[n, c, t] = 0.0
+    return expected
+
+
+@pytest.mark.parametrize("channels", [None, 2])
+def test_to_velocity_matches_a_loop_over_frames(channels: int | None) -> None:
+    rng = np.random.default_rng(0)
+    lengths = [6, 4, 1, 0]
+    x = rng.normal(size=(4, 3, 6, 2, 2))
+    for n, length in enumerate(lengths):
+        x[n, :, length:] = 0.0  # padding, as in SkeletonArrays
+    expected = velocity_by_loop(x, lengths, 3 if channels is None else channels)
+    result = to_velocity(x, np.array(lengths), channels=channels)
+    np.testing.assert_allclose(result, expected, rtol=0, atol=1e-12)
+    # One sample at a time, and without lengths for a sample whose frames are all valid.
+    np.testing.assert_allclose(to_velocity(x[1], 4, channels=channels), expected[1], atol=1e-12)
+    np.testing.assert_allclose(to_velocity(x[0], channels=channels), expected[0], atol=1e-12)
+
+
+def test_to_velocity_zeroes_the_last_valid_frame_and_the_padding() -> None:
+    x = np.zeros((2, 3, 5, 1, 1), dtype=np.float32)
+    x[0, :, :3] = np.arange(1.0, 4.0)[None, :, None, None] ** 2  # 3 valid frames: 1, 4, 9
+    x[1, :, :5] = 7.0  # 5 valid frames, standing still
+    result = to_velocity(x, [3, 5])
+    assert result.dtype == np.float32
+    assert result[0, 0, :, 0, 0].tolist() == [3.0, 5.0, 0.0, 0.0, 0.0]
+    assert not result[1].any()
+    # Channels beyond `channels` (a score) are returned as they are, padding included.
+    scored = to_velocity(x, [3, 5], channels=2)
+    np.testing.assert_array_equal(scored[:, 2], x[:, 2])
+    np.testing.assert_array_equal(scored[:, :2], result[:, :2])
+    assert to_velocity(np.arange(4).reshape(1, 4, 1, 1)).dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("x", "kwargs", "match"),
+    [
+        (np.zeros((3, 4, 2)), {}, r"\(C, T, V, M\) or \(N, C, T, V, M\), got \(3, 4, 2\)"),
+        (np.zeros((2, 3, 4, 2, 1)), {"lengths": [4]}, r"lengths must be integers of shape \(2,\)"),
+        (np.zeros((2, 3, 4, 2, 1)), {"lengths": [4.0, 3.0]}, "lengths must be integers"),
+        (np.zeros((2, 3, 4, 2, 1)), {"lengths": [5, 3]}, r"lengths must be in \[0, T = 4\]"),
+        (np.zeros((3, 4, 2, 1)), {"lengths": -1}, r"lengths must be in \[0, T = 4\]"),
+        (np.zeros((3, 4, 2, 1)), {"channels": 0}, r"channels must be an integer in \[1, C = 3\]"),
+        (np.zeros((3, 4, 2, 1)), {"channels": 4}, r"channels must be an integer in \[1, C = 3\]"),
+    ],
+)
+def test_to_velocity_rejects_bad_arguments(
+    x: np.ndarray, kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        to_velocity(x, **kwargs)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_dataset_velocity_is_the_frame_difference_of_the_window(
+    arrays: SkeletonArrays, train: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = SkeletonDataset(arrays, window=16, train=train, seed=3, shear=0.2)
+    moving = SkeletonDataset(arrays, window=16, train=train, seed=3, shear=0.2, velocity=True)
+    for index in range(len(arrays)):
+        clip = plain[index][0].numpy()
+        x, y = moving[index]
+        assert x.dtype == torch.float32
+        assert int(y) == int(arrays.labels[index])
+        # The same draws, hence the same window, differenced after rotation and shear.
+        torch.testing.assert_close(x, torch.from_numpy(to_velocity(clip)))
+        assert not x[:, -1].any()
+    counts = fixed_draws(monkeypatch, moving, [0.3] * 11)
+    moving[0]
+    assert counts == ([11] if train else [])
+
+
+def test_dataset_velocity_keeps_a_score_channel_and_needs_coordinates() -> None:
+    data = np.random.default_rng(1).normal(size=(2, 3, 10, 17, 1)).astype(np.float32)
+    arrays = SkeletonArrays(data, np.array([0, 1]), np.array([10, 10]), "coco", 2, ["a", "b"])
+    options: dict[str, Any] = {"window": 10, "train": False, "eval_crop_ratio": 1.0}
+    plain = SkeletonDataset(arrays, spatial_dims=2, **options)[0][0]
+    moving = SkeletonDataset(arrays, spatial_dims=2, velocity=True, **options)[0][0]
+    torch.testing.assert_close(moving[2], plain[2], rtol=0, atol=0)  # the score, untouched
+    torch.testing.assert_close(moving[:2, :-1], plain[:2, 1:] - plain[:2, :-1])
+    with pytest.raises(ValueError, match="spatial_dims=0"):
+        SkeletonDataset(arrays, spatial_dims=0, velocity=True, **options)

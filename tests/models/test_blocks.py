@@ -42,6 +42,43 @@ def test_drop_path_drops_whole_samples_and_rescales() -> None:
     assert torch.equal(DropPath(0.0)(x), x)
 
 
+def test_drop_path_keeps_or_drops_each_samples_branch_whole() -> None:
+    p = 0.3
+    torch.manual_seed(0)
+    x = torch.randn(256, 5, 8)
+    out = DropPath(p)(x)
+    kept = out.flatten(1).ne(0).any(dim=1)
+    # Survivors are the input scaled by 1 / (1 - p), every element; the others are all zero.
+    torch.testing.assert_close(out[kept], x[kept] / (1 - p))
+    assert bool((out[~kept] == 0).all())
+    assert 0 < int(kept.sum()) < 256
+
+
+def test_drop_path_keeps_the_expectation() -> None:
+    # Each sample's output is x·b/(1 - p) with b ~ Bernoulli(1 - p): its mean is x and its
+    # variance x²·p/(1 - p). Every element of a sample shares b, so the mean over n samples is
+    # x times one ratio whose standard error is sqrt(p / ((1 - p)·n)) = 0.0021 for p = 0.3 and
+    # n = 10⁵; five standard errors allow 1e-2 relative (no rescaling would be off by 0.3).
+    p, n = 0.3, 100_000
+    torch.manual_seed(0)
+    x = torch.randn(1, 4, 6, dtype=torch.float64)
+    mean = DropPath(p)(x.expand(n, -1, -1)).mean(dim=0)
+    standard_error = (p / ((1 - p) * n)) ** 0.5
+    torch.testing.assert_close(mean, x[0], rtol=5 * standard_error, atol=0.0)
+
+
+def test_block_with_drop_path_is_the_plain_block_in_eval_mode() -> None:
+    torch.manual_seed(0)
+    plain = Block(8, num_heads=2)
+    dropping = Block(8, num_heads=2, drop_path=0.5)
+    dropping.load_state_dict(plain.state_dict())  # drop-path adds no parameters or buffers
+    x = torch.randn(16, 4, 8)
+    torch.testing.assert_close(dropping.eval()(x), plain.eval()(x))
+    # In training mode whole samples lose a residual branch, so some rows differ.
+    differs = (dropping.train()(x) - plain(x)).abs().flatten(1).amax(dim=1) > 1e-6
+    assert bool(differs.any())
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

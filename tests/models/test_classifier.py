@@ -118,6 +118,19 @@ def test_finetune_gradients_reach_every_parameter() -> None:
     )
 
 
+@pytest.mark.parametrize("preset", ["mae", "mamp", "hacm"])
+def test_drop_path_is_for_the_classifier_only(preset: Preset) -> None:
+    mae = create_mae(preset, layout="coco", **TINY)
+    assert [block.drop_path.p for block in mae.encoder.blocks] == [0.0, 0.0]  # pretraining
+    encoder = matching_encoder(preset)
+    classifier = SkeletonClassifier(encoder, num_classes=3, head="finetune", drop_path=0.3)
+    assert [block.drop_path.p for block in classifier.encoder.blocks] == [0.0, 0.3]
+    # A pretraining checkpoint's encoder still loads strictly into the drop-path encoder.
+    classifier.encoder.load_state_dict(encoder_state_from_mae(mae.state_dict()))
+    kept = SkeletonClassifier(classifier.encoder, num_classes=3)  # None: rates as they are
+    assert [block.drop_path.p for block in kept.encoder.blocks] == [0.0, 0.3]
+
+
 def test_bad_arguments_and_inputs() -> None:
     encoder = matching_encoder("mae")
     with pytest.raises(ValueError, match="num_classes must be a positive integer"):
@@ -126,6 +139,8 @@ def test_bad_arguments_and_inputs() -> None:
         SkeletonClassifier(encoder, num_classes=3, head="mlp")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="dropout"):
         SkeletonClassifier(encoder, num_classes=3, dropout=1.0)
+    with pytest.raises(ValueError, match=r"drop_path must be in \[0, 1\), got 1.0"):
+        SkeletonClassifier(encoder, num_classes=3, drop_path=1.0)
     with pytest.raises(TypeError, match="SkeletonEncoder"):
         SkeletonClassifier(torch.nn.Identity(), num_classes=3)  # type: ignore[arg-type]
     classifier = SkeletonClassifier(encoder, num_classes=3)

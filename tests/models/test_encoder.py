@@ -109,6 +109,31 @@ def test_drop_path_grows_linearly_over_depth() -> None:
     assert rates == pytest.approx([0.0, 0.1, 0.2])
 
 
+def test_set_drop_path_grows_linearly_and_keeps_the_state_dict() -> None:
+    torch.manual_seed(0)
+    plain = make_encoder(depth=4)
+    dropping = make_encoder(depth=4)
+    dropping.set_drop_path(0.3)
+    assert [block.drop_path.p for block in dropping.blocks] == pytest.approx([0, 0.1, 0.2, 0.3])
+    assert [block.drop_path.p for block in plain.blocks] == [0.0] * 4
+    # No new parameters or buffers: checkpoints of either load into the other, strictly.
+    assert plain.state_dict().keys() == dropping.state_dict().keys()
+    dropping.load_state_dict(plain.state_dict())
+    plain.load_state_dict(dropping.state_dict())
+    x = torch.randn(2, 3, 8, 17, 1)
+    torch.testing.assert_close(dropping.eval()(x), plain.eval()(x))
+    dropping.set_drop_path(0.0)
+    assert [block.drop_path.p for block in dropping.blocks] == [0.0] * 4
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, float("nan")])
+def test_set_drop_path_rejects_a_rate_outside_0_1(rate: float) -> None:
+    encoder = make_encoder()
+    with pytest.raises(ValueError, match=r"drop_path must be in \[0, 1\)"):
+        encoder.set_drop_path(rate)
+    assert [block.drop_path.p for block in encoder.blocks] == [0.0, 0.0]  # left unchanged
+
+
 def test_layer_ids_and_no_weight_decay_cover_every_parameter() -> None:
     encoder = make_encoder(hyperbolic=True)
     names = dict(encoder.named_parameters())

@@ -185,4 +185,10 @@ def test_load_weights_compares_the_stored_model_configuration(tmp_path: Path) ->
     load_weights(model, path, model_config={"width": 3, "preset": "hacm"})
     # An option added after the checkpoint was written, left at None ("not given"), agrees.
     load_weights(model, path, model_config={"width": 3, "preset": "hacm", "target": None})
+    # So does a switch added later and left off; switched on, it differs.
+    load_weights(model, path, model_config={"width": 3, "preset": "hacm", "velocity": False})
+    with pytest.raises(CheckpointError, match=r"velocity: checkpoint \(absent\), this run True"):
+        load_weights(model, path, model_config={"width": 3, "preset": "hacm", "velocity": True})
+    with pytest.raises(CheckpointError, match=r"width: checkpoint 3, this run False"):
+        load_weights(model, path, model_config={"width": False, "preset": "hacm"})
     load_weights(model, path)  # no configuration given: only the weights are checked
