@@ -83,6 +83,31 @@ def test_mamp_recipe_holds_the_papers_pretraining_values(tmp_path: Path) -> None
     assert args.mask_temperature == 0.8
     ntu120 = train_hacm.parse_args(["--recipe", "mamp-ntu120-xset", *_data_args(tmp_path)])
     assert ntu120.mask_temperature == 0.75  # MAMP's tau for NTU-120
+    for name in ("mamp-ntu60-xsub", "mamp-ntu60-xview", "mamp-ntu120-xsub", "mamp-ntu120-xset",
+                 "mamp-pku1", "mamp-pku2"):  # fmt: skip
+        finetuning = train_hacm.parse_args(["--recipe", name, *_data_args(tmp_path)])
+        assert (finetuning.drop_path, finetuning.finetune_batch_size) == (0.3, 24), name
+        assert finetuning.velocity_input is False, name
+
+
+@pytest.mark.parametrize(
+    ("name", "velocity"),
+    [("hacm-ntu60-xsub", False), ("hacm-ntu60-xview", False), ("hacm-ntu120-xsub", True),
+     ("hacm-pku2", True)],
+)  # fmt: skip
+def test_hacm_recipes_feed_velocity_where_its_configs_do(
+    name: str, velocity: bool, tmp_path: Path
+) -> None:
+    args = train_hacm.parse_args(["--recipe", name, *_data_args(tmp_path)])
+    assert args.velocity_input is velocity
+    assert args.model_config["velocity_input"] is velocity  # checkpoints record it
+
+
+def test_no_recipe_still_claims_an_option_is_missing() -> None:
+    for name in SHIPPED:
+        notes = recipes.load_recipe(name).notes
+        for stale in ("no drop-path option", "fine-tuning uses --batch-size", "no such option"):
+            assert stale not in notes, (name, stale)
 
 
 def test_command_line_overrides_the_recipe_which_overrides_the_defaults(tmp_path: Path) -> None:
