@@ -2,11 +2,17 @@ r"""Compare maskers: the same encoder, target, loss and budget, pretrained once 
 
 Every run is ``examples/train_hacm.py`` with one preset (``--preset``, default ``mamp``: the
 Euclidean transformer, motion target, reconstruction loss only) and one ``--masker``; nothing
-else changes between runs, and every masker hides the same share of tokens (``--mask-ratio``,
-default 0.9). ``--targets`` repeats every masker on other reconstruction targets (``coords``,
-``motion``, ``acceleration``) for a target ablation at a fixed masker. Each run is probed on the
-test split (linear probe and kNN, the last epoch's accuracy); with ``--data msr-action3d`` its
-frozen features are also scored by leave-one-subject-out validation on the training subjects
+else changes between runs, and every masker gets the same ratio (``--mask-ratio``, default 0.9,
+passed to every run: a masker's own default in ``create_masker`` is not used). Most maskers then
+hide exactly ``round(ratio · Tp·V)`` tokens; ``joint-tube`` and ``frame`` hide whole joints or
+time patches, so theirs is the ratio rounded to whole units: at 0.9, 7 of the 8 time patches of
+``--window 32 --t-patch 4`` (87.5 %), 3 of ``--tiny``'s 4 (75 %), 23 of NTU's 25 joints (92 %),
+18 of MSR Action3D's 20 (90 %). ``tube`` is SLiM's semantic tubes (runs of one body part's
+joints over runs of time), not ``joint-tube``. ``--targets`` repeats every masker on other
+reconstruction targets (``coords``, ``motion``, ``acceleration``) for a target ablation at a
+fixed masker. Each run is probed on the test split (linear probe and kNN, the last epoch's
+accuracy); with ``--data msr-action3d`` its frozen features are also scored by
+leave-one-subject-out validation on the training subjects
 (``docs/scripts/msr_action3d_validation.py``), which is what choices should be made on. Once per
 seed, the same probe is trained on the encoder at random initialisation and on the raw
 coordinates::
@@ -87,6 +93,10 @@ METRICS = (
 OPTIONS_FILE = "options.json"
 """The options of a comparison's runs, written before the first run: later invocations must match."""
 VALIDATION_FILES = ("validation.json", "validation-raw.json")
+REFERENCE_COLOUR = "tab:orange"
+"""Chart colour of ``random``, the reference every masker is compared with."""
+WHOLE_UNIT_COLOUR = "#fdbf6f"
+"""Chart colour of random masking of whole units (``joint-tube``, ``frame``): a lighter orange."""
 RANDOM_INIT = "random initialisation"
 RAW = "raw coordinates"
 
@@ -125,7 +135,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[
     parser.add_argument(
         "--maskers",
         default=",".join(MASKERS),
-        help=f"comma-separated, from {', '.join(MASKERS)} (default: all)",
+        help=f"comma-separated, from {', '.join(MASKERS)} (default: all; joint-tube and frame "
+        "hide random whole joints or time patches, tube is SLiM's semantic tubes)",
     )
     parser.add_argument(
         "--targets",
@@ -480,6 +491,9 @@ def mean_sd(stats: dict[str, Any] | None) -> str:
 def chart(table: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
     """Mean ± sd bars per masker, one panel per metric; random masking and both baselines marked.
 
+    ``random`` is orange; ``joint-tube`` and ``frame``, random masking of whole joints or time
+    patches, are a lighter orange; the baselines are lines.
+
     Raises:
         ImportError: Without matplotlib, naming the extra that installs it.
     """
@@ -498,24 +512,34 @@ def chart(table: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
     figure, axes = plt.subplots(
         len(panels), 1, figsize=(max(6.0, 0.8 * len(maskers) + 2), 3.2 * len(panels)), squeeze=False
     )
+    colours = [_colour(_masker_of(label)) for label in maskers]
+    legend = "orange: random masking"
+    if WHOLE_UNIT_COLOUR in colours:
+        legend += "; light orange: whole joints or time patches"
     for axis, key in zip(axes[:, 0], panels, strict=True):
         means = [table[label][key]["mean"] for label in maskers]
         errors = [table[label][key]["sd"] or 0.0 for label in maskers]
-        colours = [
-            "tab:orange" if _masker_of(label) == "random" else "tab:blue" for label in maskers
-        ]
         axis.bar(range(len(maskers)), means, yerr=errors, color=colours, capsize=4)
         for label, style in ((RAW, "--"), (RANDOM_INIT, ":")):
             if key in table.get(label, {}):
                 axis.axhline(table[label][key]["mean"], color="black", linestyle=style, label=label)
         axis.set_xticks(range(len(maskers)), maskers, rotation=30, ha="right")
         axis.set_ylabel("accuracy")
-        axis.set_title(f"{headings[key]} (orange: random masking)")
+        axis.set_title(f"{headings[key]} ({legend})")
         if axis.get_legend_handles_labels()[0]:
             axis.legend(loc="lower right", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def _colour(masker: str) -> str:
+    """A masker's bar colour: the random maskers in orange, the others in blue."""
+    if masker == "random":
+        return REFERENCE_COLOUR
+    if masker in ("joint-tube", "frame"):
+        return WHOLE_UNIT_COLOUR
+    return "tab:blue"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -77,7 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--masker",
         choices=get_args(MaskerName),
         help="replace the preset's masker, keeping its encoder, target and losses "
-        "(--preset hacm takes hacm-cross only: its contrast loss compares the cross branches)",
+        "(--preset hacm takes hacm-cross only: its contrast loss compares the cross branches); "
+        "joint-tube and frame hide random whole joints or time patches, tube is SLiM's semantic "
+        "tubes",
     )
     model.add_argument(
         "--target",

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import torch
@@ -14,7 +15,8 @@ from skelmask.data import SkeletonDataset
 from skelmask.training import load_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-MASKERS = ("random", "tube")
+# SLiM's semantic tubes beside the random joint tubes and frames, which are easy to confuse.
+MASKERS = ("random", "tube", "joint-tube", "frame")
 
 
 @pytest.fixture(scope="module")
@@ -111,12 +113,69 @@ def test_a_failing_run_names_its_log(
     assert not list(output.glob("runs/*/summary.json"))
 
 
-def test_masker_option_swaps_only_the_masker(compare_maskers: ModuleType) -> None:
-    argv = [*compare_maskers.TINY, "--preset", "mamp", "--masker", "tube"]
+@pytest.mark.parametrize(
+    ("masker", "built", "granularity"),
+    [
+        ("tube", "SemanticTubeMasker", None),
+        ("joint-tube", "RandomMasker", "joint"),
+        ("frame", "RandomMasker", "frame"),
+    ],
+)
+def test_masker_option_swaps_only_the_masker(
+    compare_maskers: ModuleType, masker: str, built: str, granularity: str | None
+) -> None:
+    argv = [*compare_maskers.TINY, "--preset", "mamp", "--masker", masker]
     options = compare_maskers.train_hacm.parse_args(argv)
     mae = compare_maskers.train_hacm.build_mae(options, "nturgb+d", 3)
-    assert type(mae.masker).__name__ == "SemanticTubeMasker"
+    assert type(mae.masker).__name__ == built
+    assert getattr(mae.masker, "granularity", None) == granularity
+    assert mae.masker.mask_ratio == 0.9  # train_hacm's --mask-ratio default, not the masker's
     assert mae.target == "motion"  # the mamp preset's target is kept
+
+
+def test_every_masker_name_is_offered_by_default(
+    compare_maskers: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args, _ = compare_maskers.parse_args(["--tiny", "--output", str(tmp_path / "new")])
+    assert {"joint-tube", "frame", "tube"} <= set(args.maskers)
+    assert args.maskers == list(compare_maskers.MASKERS)
+    with pytest.raises(SystemExit):
+        compare_maskers.parse_args(["--help"])
+    usage = " ".join(capsys.readouterr().out.split())  # argparse wraps the help text
+    assert "joint-tube and frame hide random whole joints or time patches" in usage
+    assert "tube is SLiM's semantic tubes" in usage
+
+
+def test_chart_marks_the_random_maskers(
+    compare_maskers: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.axes import Axes
+
+    drawn: list[list[str]] = []
+    titles: list[str] = []
+    bar, set_title = Axes.bar, Axes.set_title
+
+    def recording_bar(self: Axes, *args: Any, **kwargs: Any) -> Any:
+        drawn.append(list(kwargs["color"]))
+        return bar(self, *args, **kwargs)
+
+    def recording_title(self: Axes, label: str, *args: Any, **kwargs: Any) -> Any:
+        titles.append(label)
+        return set_title(self, label, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "bar", recording_bar)
+    monkeypatch.setattr(Axes, "set_title", recording_title)
+    stats = {"probe": {"mean": 0.5, "sd": None, "n": 1}}
+    table = dict.fromkeys(("random", "joint-tube", "frame", "tube"), stats)
+    compare_maskers.chart(table, tmp_path / "chart.png")
+    light = compare_maskers.WHOLE_UNIT_COLOUR
+    assert drawn == [[compare_maskers.REFERENCE_COLOUR, light, light, "tab:blue"]]
+    assert "light orange: whole joints or time patches" in titles[0]
+    # Without them the title names only the reference, as before.
+    titles.clear()
+    compare_maskers.chart({"random": stats, "tube": stats}, tmp_path / "other.png")
+    assert "light orange" not in titles[0]
 
 
 @pytest.mark.parametrize(
@@ -157,13 +216,14 @@ def test_refuses_to_mix_runs_of_other_options(
     assert "holds a comparison made with other options" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("masker", ["tube", "joint-tube", "frame"])
 def test_hacm_preset_refuses_a_masker_without_branches(
-    compare_maskers: ModuleType, capsys: pytest.CaptureFixture[str]
+    compare_maskers: ModuleType, capsys: pytest.CaptureFixture[str], masker: str
 ) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        compare_maskers.train_hacm.parse_args(["--preset", "hacm", "--masker", "tube"])
+        compare_maskers.train_hacm.parse_args(["--preset", "hacm", "--masker", masker])
     assert exit_info.value.code == 2
-    assert "--masker tube with --preset hacm" in capsys.readouterr().err
+    assert f"--masker {masker} with --preset hacm" in capsys.readouterr().err
 
 
 def test_subject_validation_sees_the_clips_as_pretraining_did(

@@ -1,4 +1,4 @@
-"""Uniform random masking (MAE) at token, joint ("tube") or frame granularity."""
+"""Uniform random masking (MAE) at token, joint (joint tube) or frame granularity."""
 
 from __future__ import annotations
 
@@ -21,15 +21,19 @@ class RandomMasker(Masker):
 
     * ``"token"``: MAE's random masking (He et al., 2022) over the flat ``Tp·Vp`` tokens; hides
       ``round(mask_ratio·L)`` tokens.
-    * ``"joint"``: "tube" masking; the same ``round(mask_ratio·Vp)`` joint patches are hidden in
-      every time patch (joint-level masking of Wu et al.'s SkeletonMAE).
-    * ``"frame"``: ``round(mask_ratio·Tp)`` whole time patches are hidden (frame-level masking).
+    * ``"joint"``: joint tubes; the same ``round(mask_ratio·Vp)`` joint patches are hidden in
+      every time patch (joint-level masking of Wu et al.'s SkeletonMAE; ``create_masker`` name
+      ``"joint-tube"``). Not SLiM's semantic tubes (``SemanticTubeMasker``, name ``"tube"``),
+      which cover runs of one body part's joints over runs of time.
+    * ``"frame"``: ``round(mask_ratio·Tp)`` whole time patches are hidden (frame-level masking;
+      ``create_masker`` name ``"frame"``).
 
-    Counts are clamped so that at least one unit is hidden and one kept. Each sample draws its
-    own subset. ``MaskResult.scores`` is None; ``probs`` is the uniform distribution for
-    ``"token"`` and None for whole joints or frames. Inside a ``CrossMasker`` region the count
-    is the branch's share, so ``"joint"`` and ``"frame"`` hide whole units of the region and cut
-    at most one unit.
+    Counts are clamped so that at least one unit is hidden and one kept, so the share of tokens
+    hidden is ``mask_ratio`` rounded to whole units (0.9 of 25 joints hides 23, 92 %; 0.9 of 2
+    time patches hides 1, 50 %). Each sample draws its own subset. ``MaskResult.scores`` is
+    None; ``probs`` is the uniform distribution for ``"token"`` and None for whole joints or
+    frames. Inside a ``CrossMasker`` region the count is the branch's share, so ``"joint"`` and
+    ``"frame"`` hide whole units of the region and cut at most one unit.
 
     Args:
         mask_ratio: Fraction hidden, in (0, 1).

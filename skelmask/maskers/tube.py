@@ -27,7 +27,10 @@ _MAX_TUBES = 2**15 - 1
 class SemanticTubeMasker(Masker):
     """Hides tubes: a contiguous run of one body part's joints over a contiguous run of time.
 
-    SLiM's Semantic Tube Masking. A tube is drawn in five steps, every draw uniform:
+    SLiM's Semantic Tube Masking (``create_masker`` name ``"tube"``). Not the joint tubes of
+    ``RandomMasker(granularity="joint")`` (name ``"joint-tube"``), which are single joints
+    drawn uniformly and hidden over the whole clip. A tube is drawn in five steps, every draw
+    uniform:
 
     1. a body part ``p`` of the layout (or of ``part_map``);
     2. a width ``w`` in ``[1, |p|]`` and a start ``a`` in ``[0, |p| - w]``: the tube covers the

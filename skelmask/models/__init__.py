@@ -2,8 +2,9 @@
 
 ``create_mae("mae" | "mamp" | "hacm")`` builds the pretraining model of MAE (He et al., CVPR
 2022), MAMP (Mao et al., ICCV 2023) or HA-CM (Yin & Cao, arXiv:2409.17951), with its own masker
-or another one (``masker="tube"``, see ``create_masker``); its ``encoder`` then goes into a
-``SkeletonClassifier`` for linear probing or fine-tuning.
+or another one (``masker="tube"`` for SLiM's semantic tubes, ``"joint-tube"`` for random whole
+joints, see ``create_masker``); its ``encoder`` then goes into a ``SkeletonClassifier`` for
+linear probing or fine-tuning.
 """
 
 from __future__ import annotations

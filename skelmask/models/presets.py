@@ -49,6 +49,8 @@ _PRESETS: tuple[Preset, ...] = ("mae", "mamp", "hacm")
 
 MaskerName = Literal[
     "random",
+    "joint-tube",
+    "frame",
     "motion",
     "hyperbolic",
     "attention",
@@ -82,7 +84,9 @@ Examples:
     'coords'
 """
 
-# Ratio of each named masker when none is given: its paper's (see ``create_masker``).
+# Ratio of each named masker when none is given: its paper's, and for "joint-tube" and "frame"
+# that of "random", the same masker at token granularity, so that only the unit differs (see
+# ``create_masker``).
 _DEFAULT_RATIOS: dict[MaskerName, RatioSpec] = {
     **dict.fromkeys(_MASKER_NAMES, 0.9),
     "tube": (0.5, 0.9),
@@ -99,6 +103,8 @@ def _hyperbolic(ratio: float, layout: SkeletonLayout) -> HyperbolicHierarchyMask
 # Each builder takes the nominal ratio, the layout and t_patch.
 _BUILDERS: dict[MaskerName, Callable[[float, SkeletonLayout, int], Masker]] = {
     "random": lambda ratio, _, __: RandomMasker(ratio),
+    "joint-tube": lambda ratio, _, __: RandomMasker(ratio, granularity="joint"),
+    "frame": lambda ratio, _, __: RandomMasker(ratio, granularity="frame"),
     "motion": lambda ratio, _, t_patch: MotionAwareMasker(ratio, t_patch=t_patch),
     "hyperbolic": lambda ratio, layout, _: _hyperbolic(ratio, layout),
     "attention": lambda ratio, _, __: GlobalAttentionMasker(ratio),
@@ -129,15 +135,31 @@ def create_masker(
 
     | name | masker | default ratio |
     |---|---|---|
-    | ``"random"`` | ``RandomMasker`` (MAE) | 0.9 |
+    | ``"random"`` | ``RandomMasker`` (MAE): single tokens | 0.9 |
+    | ``"joint-tube"`` | ``RandomMasker(granularity="joint")``: joints in every time patch | 0.9 |
+    | ``"frame"`` | ``RandomMasker(granularity="frame")``: whole time patches | 0.9 |
     | ``"motion"`` | ``MotionAwareMasker(t_patch=t_patch)`` (MAMP) | 0.9 |
     | ``"hyperbolic"`` | ``HyperbolicHierarchyMasker``, ball of curvature 1 (HA-CM) | 0.9 |
     | ``"attention"`` | ``GlobalAttentionMasker`` (HA-CM's temporal criterion) | 0.9 |
     | ``"hacm-cross"`` | ``CrossMasker.hacm`` of the two above (HA-CM) | 0.9 |
     | ``"body-part"`` | ``BodyPartMasker(draw_per="time_patch")`` (SkeletonMAE) | 0.9 |
-    | ``"tube"`` | ``SemanticTubeMasker`` (SLiM) | ``(0.5, 0.9)`` |
+    | ``"tube"`` | ``SemanticTubeMasker`` (SLiM): body-part joints × time runs | ``(0.5, 0.9)`` |
     | ``"degree-hub-still"`` | ``DegreeMotionMasker("hub_still")`` (ASMa) | 0.5 |
     | ``"degree-limb-moving"`` | ``DegreeMotionMasker("limb_moving")`` (ASMa) | 0.5 |
+
+    ``"joint-tube"`` and ``"tube"`` are different maskers. ``"joint-tube"`` is the classic
+    random tube (Wu et al.'s SkeletonMAE joint-level masking): ``round(r·V)`` joints drawn
+    uniformly, each hidden in every time patch of the clip. ``"tube"`` is SLiM's semantic tube:
+    runs of neighbouring joints of one body part over runs of time patches, drawn until exactly
+    ``round(r·Tp·V)`` tokens are hidden. ``"frame"`` hides ``round(r·Tp)`` whole time patches.
+
+    ``"joint-tube"`` and ``"frame"`` default to 0.9 like ``"random"``: the three are
+    ``RandomMasker`` at three granularities, so at their defaults only the unit differs. Their
+    count is rounded to whole units and clamped so that at least one joint (time patch) is
+    hidden and one stays visible, so the share of tokens hidden is the ratio rounded: at 0.9,
+    23 of NTU's 25 joints (92 %), 18 of MSR Action3D's 20 (90 %), 27 of 30 time patches
+    (90 %), 7 of 8 (87.5 %), 1 of 2 (50 %). A grid with one joint (time patch) cannot be
+    masked this way: ``create_mae`` refuses it, and the masker raises at call time.
 
     Every masker takes the ``(Tp, V)`` grid of the layout's joints, one token per joint.
     ``SaliencyMasker`` has no name: it needs a ``saliency=`` map at every call, which
@@ -164,6 +186,9 @@ def create_masker(
         ('SemanticTubeMasker', (0.5, 0.9))
         >>> create_masker("random", mask_ratio=0.75)(torch.randn(2, 8, 25, 16)).num_hidden
         150
+        >>> joints = create_masker("joint-tube")  # 23 of 25 joints, in all 8 time patches
+        >>> joints.granularity, joints(torch.randn(2, 8, 25, 16)).num_hidden
+        ('joint', 184)
     """
     if name not in _MASKER_NAMES:
         raise ValueError(f"masker must be one of {list(_MASKER_NAMES)}, got {name!r}")
@@ -214,11 +239,14 @@ def create_mae(
     is ``num_frames=120, t_patch=4`` on 25.
 
     ``masker`` swaps the preset's masker and keeps its encoder, target and losses: a name of
-    ``create_masker`` (``"tube"``, ``"degree-hub-still"``, ...), built for this layout and
-    ``t_patch``, or a ``Masker`` of your own for the ``(T // t_patch, V)`` grid. ``"hacm"``'s
-    cross-contrast loss compares the two branches of a ``CrossMasker``, so that preset takes
-    ``"hacm-cross"`` or a ``CrossMasker`` only. ``target`` likewise swaps the reconstruction
-    target and keeps the rest, for target ablations at a fixed masker.
+    ``create_masker`` (``"joint-tube"``, ``"frame"``, ``"tube"``, ``"degree-hub-still"``, ...),
+    built for this layout and ``t_patch``, or a ``Masker`` of your own for the
+    ``(T // t_patch, V)`` grid. ``"hacm"``'s cross-contrast loss compares the two branches of a
+    ``CrossMasker``, so that preset takes ``"hacm-cross"`` or a ``CrossMasker`` only. ``target``
+    likewise swaps the reconstruction target and keeps the rest, for target ablations at a fixed
+    masker. The masker is tried on the grid's size here, so a grid it cannot mask (``"frame"``
+    with one time patch, ``"hacm-cross"`` with fewer than two) is an error when the model is
+    built, not at its first batch.
 
     Args:
         preset: ``"mae"``, ``"mamp"`` or ``"hacm"``.
@@ -252,8 +280,9 @@ def create_mae(
     Raises:
         ValueError: On an unknown preset or masker name, an invalid size or ratio, a masker
             that needs call-time inputs ``TransformerMAE`` does not pass (``saliency=``), a
-            ratio given with a ``Masker`` instance, ``"hacm"`` without a ``CrossMasker``, or
-            a ``mask_temperature`` for a masker that does not sample from scores.
+            ratio given with a ``Masker`` instance, ``"hacm"`` without a ``CrossMasker``, a
+            ``mask_temperature`` for a masker that does not sample from scores, or a masker
+            that cannot mask the ``(num_frames // t_patch, V)`` grid.
         TypeError: If ``masker`` is neither a name nor a ``Masker``.
         KeyError: If ``layout`` names no registered layout.
 
@@ -308,6 +337,7 @@ def create_mae(
         hyperbolic=preset == "hacm",
         clip_r=DEFAULT_CLIP_R,
     )
+    _check_grid(chosen, num_frames, t_patch, skeleton.num_joints)
     if target is None:
         target = PRESET_TARGETS[preset]
     contrast = CrossContrastLoss() if preset == "hacm" else None
@@ -364,3 +394,19 @@ def _preset_masker(
             "CrossMasker, or preset 'mamp' for the same target without the contrast loss"
         )
     return chosen
+
+
+def _check_grid(masker: Masker, num_frames: int, t_patch: int, num_joints: int) -> None:
+    """Raises now, naming the sizes, if ``masker`` cannot mask the model's token grid.
+
+    Otherwise the error would come from the first training step, after the data has loaded.
+    """
+    time_patches = num_frames // t_patch
+    try:
+        masker.num_hidden((time_patches, num_joints))
+    except ValueError as error:
+        raise ValueError(
+            f"{type(masker).__name__} cannot mask the {time_patches} × {num_joints} token grid "
+            f"(num_frames={num_frames} // t_patch={t_patch} time patches × the layout's "
+            f"{num_joints} joints): {error}"
+        ) from error
