@@ -305,6 +305,34 @@ def test_linear_probe_separates_blobs_and_reports_last_and_best(tmp_path: Path) 
     assert "best_epoch_test_accuracy_reference_only" in summary
 
 
+class CountingDataset(TensorDataset):
+    """Counts the samples read, to see how often a split is encoded."""
+
+    reads = 0
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        self.reads += 1
+        return super().__getitem__(index)
+
+
+def test_linear_probe_encodes_the_test_split_once_and_tests_every_epoch() -> None:
+    # The encoder is frozen, so re-encoding the test split every epoch only cost time; the head
+    # is still tested after every epoch.
+    torch.manual_seed(0)
+    test = CountingDataset(*_blobs(10, seed=2).tensors)
+    epochs = 5
+    result = linear_probe(
+        ToyEncoder(),
+        _blobs(20, seed=1),
+        test,
+        3,
+        ProbeConfig(epochs=epochs, batch_size=16, lr=0.1),
+        context=CPU,
+    )
+    assert test.reads == len(test)
+    assert len(result.history) == epochs
+
+
 def test_eval_result_reports_the_last_epoch_not_the_best() -> None:
     history = [{"test_accuracy": a} for a in (0.5, 0.9, 0.9, 0.7)]
     result = EvalResult.from_history(history)
@@ -375,10 +403,12 @@ def test_every_stage_reports_plain_lines_when_stderr_is_not_a_terminal(
     err = capsys.readouterr().err
     assert "\r" not in err
     lines = err.splitlines()
-    # One line per loop: 32 samples / batch 8 = 4 steps; 24 / 8 = 3; the test split in one batch.
+    # One line per loop: 32 samples / batch 8 = 4 steps; 24 / 8 = 3; the test split in one batch,
+    # encoded once ("features") and then tested after the epoch.
     assert [line.split(" done in ")[0] for line in lines] == [
         "pretrain 0: 4/4",
         "pretrain 1: 4/4",
+        "features: 1/1",
         "linear_probe 0: 3/3",
         "test: 1/1",
     ]
