@@ -318,11 +318,16 @@ def parse(
     argv: list[str] | None,
     stages: Sequence[str],
     model_options: Sequence[str],
+    explicit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> argparse.Namespace:
     """Parses ``argv`` and checks every option of ``build_parser`` before any work.
 
     ``stages`` becomes a list and ``model_config`` holds ``method``, the ``model_options``
     (argument names) and ``INPUT_OPTIONS``: what checkpoints store and ``--resume`` must match.
+    ``explicit`` maps a model configuration to the same one with every option left to a default
+    (None, or missing from an older checkpoint) replaced by the value it stands for, e.g. a
+    preset's masker: runs store explicit values, and ``--resume`` compares explicit values, so
+    that leaving an option out and giving its default value are the same model.
     """
     args = parser.parse_args(argv)
     chosen = [s.strip() for s in args.stages.split(",") if s.strip()]
@@ -345,7 +350,9 @@ def parse(
         "method": args.method,
         **{name: _plain(getattr(args, name)) for name in (*model_options, *INPUT_OPTIONS)},
     }
-    _check_resume(parser, args)
+    if explicit is not None:
+        args.model_config = explicit(args.model_config)
+    _check_resume(parser, args, explicit)
     _check_output_dir(parser, args)
     return args
 
@@ -355,7 +362,11 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _check_resume(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    explicit: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> None:
     trained = [stage for stage in args.stages if stage in _TRAINED_STAGES]
     if args.resume is None:
         if trained and "pretrain" not in args.stages:
@@ -378,20 +389,27 @@ def _check_resume(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     except CheckpointError as error:
         parser.error(f"--resume: {error}")
     saved = state.get("model_config")
-    differences = (
-        [
-            f"{_flag(key)} {saved.get(key)!r} (this run: {args.model_config.get(key)!r})"
-            for key in sorted(set(saved) | set(args.model_config))
-            if not _agree(saved, args.model_config, key)
-        ]
-        if saved is not None
-        else []
-    )
+    if saved is None:
+        return
+    compared = saved if explicit is None else explicit(saved)
+    differences = [
+        f"{_flag(key)} {compared.get(key)!r} (this run: {args.model_config.get(key)!r})"
+        for key in sorted(set(compared) | set(args.model_config))
+        if not _agree(compared, args.model_config, key)
+    ]
     if differences:
         parser.error(
             f"--resume {args.resume} was written with other model options: "
             + ", ".join(differences)
         )
+    # The same model: take the checkpoint's spelling of the defaulted options, so that
+    # ``load_weights``, which compares the stored configuration as it is, agrees too (and a
+    # resumed run keeps storing what its first part stored).
+    for key, value in compared.items():
+        if key not in saved:
+            args.model_config.pop(key, None)
+        elif saved[key] != value:
+            args.model_config[key] = saved[key]
 
 
 def _agree(saved: dict[str, Any], current: dict[str, Any], key: str) -> bool:

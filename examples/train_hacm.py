@@ -32,6 +32,7 @@ import common
 from skelmask.maskers import ScoreGuidedMasker
 from skelmask.models import (
     PRESET_MASKERS,
+    PRESET_TARGETS,
     MaskerName,
     SkeletonClassifier,
     Target,
@@ -117,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     finetuning.add_argument(
         "--labelled-ratio", type=common.fraction, help="fine-tune on this class-balanced share"
     )
-    args = common.parse(parser, argv, STAGES, MODEL_OPTIONS)
+    args = common.parse(parser, argv, STAGES, MODEL_OPTIONS, explicit=explicit_model_config)
     if args.finetune_batch_size is None:  # config.json records the batch fine-tuning uses
         args.finetune_batch_size = args.batch_size
     if args.method == "hacm" and args.masker not in (None, "hacm-cross"):
@@ -133,6 +134,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"sample from scores; it applies to {', '.join(guided)}"
         )
     return args
+
+
+def explicit_model_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the masker, target and temperature it leaves to the preset filled in.
+
+    A run without ``--target`` and one with ``--target motion`` train the same MAMP model; with
+    the defaults written out, a checkpoint of one resumes in the other.
+    """
+    preset = config["method"]
+    masker = config.get("masker") or PRESET_MASKERS[preset]
+    temperature = config.get("mask_temperature")
+    if temperature is None:
+        built = create_masker(masker)
+        temperature = built.temperature if isinstance(built, ScoreGuidedMasker) else None
+    return {
+        **config,
+        "masker": masker,
+        "target": config.get("target") or PRESET_TARGETS[preset],
+        "mask_temperature": temperature,
+    }
 
 
 def _score_guided(name: MaskerName) -> bool:

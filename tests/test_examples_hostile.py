@@ -375,7 +375,8 @@ def test_a_checkpoint_stored_before_an_option_existed_resumes(
     train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Options added later (such as --target) are missing from older checkpoints: missing reads
-    # as "not given", so the run resumes; a given value that differs is still refused.
+    # as "not given", the preset's value (mae: coords), so the run resumes; another value is
+    # still refused.
     train_hacm.main([*TINY, "--stages", "pretrain", "--output-dir", str(tmp_path)])
     state = load_checkpoint(tmp_path / "checkpoint-last.pt")
     del state["model_config"]["target"]
@@ -387,11 +388,11 @@ def test_a_checkpoint_stored_before_an_option_existed_resumes(
     assert 0.0 <= summary["knn_accuracy"] <= 1.0
     message = _refused(
         train_hacm.main,
-        [*TINY, "--target", "coords", "--stages", "knn", "--resume", str(old),
+        [*TINY, "--target", "motion", "--stages", "knn", "--resume", str(old),
          "--output-dir", str(tmp_path / "c")],
         capsys,
     )  # fmt: skip
-    assert "--target None (this run: 'coords')" in message
+    assert "--target 'coords' (this run: 'motion')" in message
 
 
 def test_velocity_input_must_match_the_checkpoint_and_is_off_in_older_ones(

@@ -294,3 +294,61 @@ def test_finetune_and_input_options_reach_every_stage(
     assert options_saved["velocity_input"] is velocity
     assert options_saved["finetune_batch_size"] == batch
     assert options_saved["drop_path"] == pytest.approx(rates[-1])
+
+
+@pytest.mark.parametrize(
+    ("stored", "given"),
+    [
+        # the comparison wrote --target motion; the user evaluates without retyping it
+        ({"target": "motion"}, []),
+        # a checkpoint from before the defaults were written out (None, or no key at all)
+        ({"masker": None, "target": None, "mask_temperature": None}, ["--masker", "motion"]),
+        ({"drop": ["target", "mask_temperature"]}, ["--target", "motion"]),
+        ({}, ["--mask-temperature", "0.8"]),
+    ],
+)
+def test_resume_treats_a_preset_default_and_its_value_as_the_same_model(
+    train_hacm: ModuleType, stored: dict[str, object], given: list[str], tmp_path: Path
+) -> None:
+    argv = [*TINY, "--preset", "mamp", "--train-samples", "64", "--test-samples", "8",
+            "--probe-batch-size", "32"]  # fmt: skip
+    args = train_hacm.parse_args([*argv, "--output-dir", str(tmp_path / "unused")])
+    # Runs store explicit values: the preset's masker, target and the masker's temperature.
+    assert (args.model_config["masker"], args.model_config["target"]) == ("motion", "motion")
+    assert args.model_config["mask_temperature"] == pytest.approx(0.8)
+    config = {k: v for k, v in args.model_config.items() if k not in stored.get("drop", [])}
+    config.update({k: v for k, v in stored.items() if k != "drop"})
+    checkpoint = tmp_path / "stored.pt"
+    mae = train_hacm.build_mae(args, "nturgb+d", 3)
+    torch.save({"model": mae.state_dict(), "epoch": 0, "model_config": config}, checkpoint)
+    summary = train_hacm.main(
+        [*argv, *given, "--stages", "knn", "--resume", str(checkpoint),
+         "--output-dir", str(tmp_path / "run")]
+    )  # fmt: skip
+    assert summary["checkpoint_epoch"] == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "shown"),
+    [
+        (["--target", "coords"], "--target 'motion' (this run: 'coords')"),
+        (["--masker", "random"], "--masker 'motion' (this run: 'random')"),
+        (["--mask-temperature", "0.5"], "--mask-temperature 0.8 (this run: 0.5)"),
+    ],
+)
+def test_resume_still_refuses_another_value_than_the_preset_default(
+    train_hacm: ModuleType,
+    option: list[str],
+    shown: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = [*TINY, "--preset", "mamp", "--train-samples", "64", "--test-samples", "8"]
+    args = train_hacm.parse_args([*argv, "--output-dir", str(tmp_path / "unused")])
+    config = {**args.model_config, "masker": None, "target": None, "mask_temperature": None}
+    checkpoint = tmp_path / "stored.pt"
+    mae = train_hacm.build_mae(args, "nturgb+d", 3)
+    torch.save({"model": mae.state_dict(), "epoch": 0, "model_config": config}, checkpoint)
+    with pytest.raises(SystemExit):
+        train_hacm.parse_args([*argv, *option, "--stages", "knn", "--resume", str(checkpoint)])
+    assert shown in capsys.readouterr().err
