@@ -229,3 +229,27 @@ def test_only_finished_baselines_are_shared(ablations: ModuleType, tmp_path: Pat
     ablations.share_baselines(source, destination, [0, 1])
     assert (destination / "runs" / "baselines-seed0" / "summary.json").is_file()
     assert not (destination / "runs" / "baselines-seed1").exists()
+
+
+def test_finetune_section_reports_each_seed_the_mean_and_the_gap_to_raw(
+    ablations: ModuleType,
+) -> None:
+    init = ablations.compare_maskers.RANDOM_INIT
+    results = {"summary": {ablations.compare_maskers.RAW: {"probe": {"mean": 0.6}}}}
+    scores = {
+        "hyperbolic": {0: 0.7, 1: 0.5},
+        "random": {0: 0.6, 1: 0.6},
+        init: {0: 0.3, 1: 0.5},
+    }
+    text = ablations.finetune_section(results, scores, "hyperbolic", [0, 1])
+    # mean 0.6, sd of (0.7, 0.5) = sqrt(0.02) = 0.141; vs raw 0.6 - 0.6 = 0
+    assert (
+        "| `hyperbolic` (chosen on validation), pretrained | 0.700 | 0.500 | 0.600 ± 0.141 |"
+        in text
+    )
+    assert (
+        "| random initialisation (supervised from scratch) | 0.300 | 0.500 | 0.400 ± 0.141 | -0.200 |"
+        in text
+    )
+    assert "ahead of random masking in 1 of 2 seeds" in text
+    assert "scores 0.600 on the test split" in text
