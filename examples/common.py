@@ -71,9 +71,10 @@ RUN_FILES = (CHECKPOINT_NAME, "metrics.jsonl", "summary.json", "config.json", "t
 RUNS_ROOT = Path("runs")
 """Parent of the folders made for runs without ``--output-dir``."""
 
-INPUT_OPTIONS = ("velocity_input",)
-"""Shared options that change what the encoder is fed: stored with every example's model options,
-since an encoder evaluated on other input than it was pretrained on measures nothing."""
+INPUT_OPTIONS = ("velocity_input", "normalize_view")
+"""Shared options that change what the encoder is fed (velocity instead of coordinates, clips in
+the body's frame instead of the camera's): stored with every example's model options, since an
+encoder evaluated on other input than it was pretrained on measures nothing."""
 
 # Stages that evaluate the pretrained encoder, so they need pretraining or a checkpoint.
 _TRAINED_STAGES = ("probe", "knn", "finetune")

@@ -421,6 +421,29 @@ def test_velocity_input_must_match_the_checkpoint_and_is_off_in_older_ones(
     assert 0.0 <= summary["knn_accuracy"] <= 1.0
 
 
+def test_normalize_view_must_match_the_checkpoint_and_is_off_in_older_ones(
+    train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An encoder pretrained on view-normalised clips measures nothing on camera-space clips, and
+    # the other way round; a checkpoint from before the option was stored was fed them as read.
+    path = _checkpoint(train_hacm, tmp_path)
+    state = torch.load(path, weights_only=True)
+    assert state["model_config"]["normalize_view"] is False
+    knn = [*TINY, "--stages", "knn", "--resume", str(path)]
+    message = _refused(
+        train_hacm.main, [*knn, "--normalize-view", "--output-dir", str(tmp_path / "n")], capsys
+    )
+    assert "--normalize-view False (this run: True)" in message
+    del state["model_config"]["normalize_view"]
+    torch.save(state, path)
+    summary = train_hacm.main([*knn, "--output-dir", str(tmp_path / "k")])
+    assert 0.0 <= summary["knn_accuracy"] <= 1.0
+    state["model_config"]["normalize_view"] = True
+    torch.save(state, path)
+    message = _refused(train_hacm.main, [*knn, "--output-dir", str(tmp_path / "c")], capsys)
+    assert "--normalize-view True (this run: False)" in message
+
+
 def test_mask_temperature_names_the_maskers_it_applies_to(
     train_hacm: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
