@@ -37,9 +37,7 @@ import train_hacm
 
 from skelmask.training import CHECKPOINT_NAME, seed_everything
 
-MASKERS = (
-    "random", "joint-tube", "frame", "tube", "motion", "attention", "hyperbolic", "hacm-cross"
-)  # fmt: skip
+MASKERS = ("random", "tube", "motion", "attention", "hyperbolic", "hacm-cross")
 TARGETS = ("coords", "motion", "acceleration")
 FLOOR = "1e-4"
 BUDGET = (
@@ -223,10 +221,9 @@ the maskers other than random masking). Against random masking, seed by seed:
 validation and in {ahead_test} of {len(args.seeds)} on the test probe. Its test probe is
 {best_probe - raw:+.3f} against raw coordinates at this budget.
 
-`joint-tube` hides whole joints in every time patch and `frame` whole time patches, both
-`RandomMasker` at another granularity; their counts are rounded to whole joints or time
-patches (at 0.9: 18 of 20 joints, 7 of 8 time patches, so `frame` hides 87.5 %). `tube` is
-SLiM's semantic tube masking (`SemanticTubeMasker`).
+`tube` is SLiM's semantic tube masking (`SemanticTubeMasker`), not the joint tube of
+`--maskers joint-tube` (`RandomMasker` hiding whole joints), which, like `frame` (whole time
+patches), this ablation does not include yet.
 
 ## Fine-tuning
 
