@@ -58,6 +58,7 @@ from skelmask.training import (
     linear_probe,
     load_checkpoint,
     load_weights,
+    model_config_differences,
     pretrain,
     seed_everything,
     setup_distributed,
@@ -395,8 +396,7 @@ def _check_resume(
     compared = saved if explicit is None else explicit(saved)
     differences = [
         f"{_flag(key)} {compared.get(key)!r} (this run: {args.model_config.get(key)!r})"
-        for key in sorted(set(compared) | set(args.model_config))
-        if not _agree(compared, args.model_config, key)
+        for key in model_config_differences(compared, args.model_config)
     ]
     if differences:
         parser.error(
@@ -411,18 +411,6 @@ def _check_resume(
             args.model_config.pop(key, None)
         elif saved[key] != value:
             args.model_config[key] = saved[key]
-
-
-def _agree(saved: dict[str, Any], current: dict[str, Any], key: str) -> bool:
-    """Whether a model option agrees with the checkpoint's, by ``load_weights``'s rule.
-
-    A key missing on one side (an option added after an older checkpoint was written) agrees
-    with the other side's None or False: the option's "not given" or a switch left off.
-    """
-    if key in saved and key in current:
-        return bool(saved[key] == current[key])
-    value = saved[key] if key in saved else current[key]
-    return value is None or value is False
 
 
 def _flag(key: str) -> str:

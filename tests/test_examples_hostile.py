@@ -395,53 +395,40 @@ def test_a_checkpoint_stored_before_an_option_existed_resumes(
     assert "--target 'coords' (this run: 'motion')" in message
 
 
-def test_velocity_input_must_match_the_checkpoint_and_is_off_in_older_ones(
-    train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("key", "flag"),
+    [("velocity_input", "--velocity-input"), ("normalize_view", "--normalize-view")],
+)
+def test_an_input_option_must_match_the_checkpoint_and_is_off_in_older_ones(
+    train_hacm: ModuleType,
+    key: str,
+    flag: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # A checkpoint written before --velocity-input existed lacks the key: its encoder was fed
-    # coordinates, so it evaluates without the option and is refused with it.
+    # An encoder evaluated on other input than it was pretrained on (velocity for coordinates,
+    # view-normalised clips for camera-space ones) measures nothing. A checkpoint written before
+    # the option was stored lacks the key: it was fed the clips as read, so it evaluates without
+    # the option and is refused with it.
     path = _checkpoint(train_hacm, tmp_path)
     state = torch.load(path, weights_only=True)
-    assert state["model_config"]["velocity_input"] is False
-    del state["model_config"]["velocity_input"]
-    torch.save(state, path)
+    assert state["model_config"][key] is False
     knn = [*TINY, "--stages", "knn", "--resume", str(path)]
-    summary = train_hacm.main([*knn, "--output-dir", str(tmp_path / "k")])
-    assert 0.0 <= summary["knn_accuracy"] <= 1.0
-    message = _refused(
-        train_hacm.main, [*knn, "--velocity-input", "--output-dir", str(tmp_path / "v")], capsys
-    )
-    assert "--velocity-input None (this run: True)" in message
-    # An encoder pretrained on velocity is not evaluated on coordinates.
-    state["model_config"]["velocity_input"] = True
-    torch.save(state, path)
-    message = _refused(train_hacm.main, [*knn, "--output-dir", str(tmp_path / "c")], capsys)
-    assert "--velocity-input True (this run: False)" in message
-    summary = train_hacm.main([*knn, "--velocity-input", "--output-dir", str(tmp_path / "w")])
-    assert 0.0 <= summary["knn_accuracy"] <= 1.0
-
-
-def test_normalize_view_must_match_the_checkpoint_and_is_off_in_older_ones(
-    train_hacm: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # An encoder pretrained on view-normalised clips measures nothing on camera-space clips, and
-    # the other way round; a checkpoint from before the option was stored was fed them as read.
-    path = _checkpoint(train_hacm, tmp_path)
-    state = torch.load(path, weights_only=True)
-    assert state["model_config"]["normalize_view"] is False
-    knn = [*TINY, "--stages", "knn", "--resume", str(path)]
-    message = _refused(
-        train_hacm.main, [*knn, "--normalize-view", "--output-dir", str(tmp_path / "n")], capsys
-    )
-    assert "--normalize-view False (this run: True)" in message
-    del state["model_config"]["normalize_view"]
+    message = _refused(train_hacm.main, [*knn, flag, "--output-dir", str(tmp_path / "n")], capsys)
+    assert f"{flag} False (this run: True)" in message
+    del state["model_config"][key]
     torch.save(state, path)
     summary = train_hacm.main([*knn, "--output-dir", str(tmp_path / "k")])
     assert 0.0 <= summary["knn_accuracy"] <= 1.0
-    state["model_config"]["normalize_view"] = True
+    message = _refused(train_hacm.main, [*knn, flag, "--output-dir", str(tmp_path / "v")], capsys)
+    assert f"{flag} None (this run: True)" in message
+    # An encoder pretrained with the option is not evaluated without it.
+    state["model_config"][key] = True
     torch.save(state, path)
     message = _refused(train_hacm.main, [*knn, "--output-dir", str(tmp_path / "c")], capsys)
-    assert "--normalize-view True (this run: False)" in message
+    assert f"{flag} True (this run: False)" in message
+    summary = train_hacm.main([*knn, flag, "--output-dir", str(tmp_path / "w")])
+    assert 0.0 <= summary["knn_accuracy"] <= 1.0
 
 
 def test_mask_temperature_names_the_maskers_it_applies_to(

@@ -19,6 +19,7 @@ from skelmask.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_weights,
+    model_config_differences,
     save_checkpoint,
 )
 from skelmask.training.config import FinetuneConfig, PretrainConfig, ProbeConfig
@@ -55,6 +56,7 @@ __all__ = [
     "linear_probe",
     "load_checkpoint",
     "load_weights",
+    "model_config_differences",
     "param_groups",
     "pretrain",
     "progress",

@@ -184,8 +184,7 @@ def _check_model_config(
         return
     differences = [
         f"{key}: checkpoint {_shown(saved, key)}, this run {_shown(expected, key)}"
-        for key in sorted(set(saved) | set(expected))
-        if not _agree(saved, expected, key)
+        for key in model_config_differences(saved, expected)
     ]
     if differences:
         raise CheckpointError(
@@ -221,16 +220,37 @@ def _load_model_state(path: Path, model: nn.Module, saved: Mapping[str, Any]) ->
     model.load_state_dict(saved)
 
 
-def _agree(saved: Mapping[str, Any], expected: Mapping[str, Any], key: str) -> bool:
-    """Whether ``key`` agrees; absent on one side, it agrees with None or False on the other.
+def model_config_differences(saved: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    """The keys, sorted, on which two model configurations disagree, by ``load_weights``'s rule.
 
-    Options added to a model after checkpoints stored its configuration default to "not
-    given" (None) or to a switch left off (False), which is what the older checkpoint ran with.
+    A key on both sides must be equal. A key on one side only (an option added after an older
+    checkpoint was written) agrees when its value is None or False: the option's "not given"
+    or a switch left off, which is what the older checkpoint ran with.
+
+    Args:
+        saved: A checkpoint's ``"model_config"``.
+        expected: The configuration the model at hand was built from.
+
+    Returns:
+        The keys that disagree; empty when the configurations describe the same model.
+
+    Examples:
+        >>> from skelmask.training import model_config_differences
+        >>> model_config_differences({"depth": 4}, {"depth": 4, "velocity_input": False})
+        []
+        >>> model_config_differences({"depth": 4}, {"depth": 8, "target": "motion"})
+        ['depth', 'target']
     """
-    if key in saved and key in expected:
-        return bool(saved[key] == expected[key])
-    value = saved[key] if key in saved else expected[key]
-    return value is None or value is False
+    differences = []
+    for key in sorted(set(saved) | set(expected)):
+        if key in saved and key in expected:
+            agree = bool(saved[key] == expected[key])
+        else:
+            value = saved[key] if key in saved else expected[key]
+            agree = value is None or value is False
+        if not agree:
+            differences.append(key)
+    return differences
 
 
 def _shown(config: Mapping[str, Any], key: str) -> str:
