@@ -536,6 +536,8 @@ def start(args: argparse.Namespace, context: DistributedContext) -> Run:
         "skipped_files": len(problems),
         "output_dir": str(args.output_dir),
     }
+    if args.velocity_input:
+        summary["velocity_input"] = True
     run = Run(
         args=args,
         context=context,
@@ -832,14 +834,21 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def print_comparison(summary: dict[str, Any]) -> None:
-    """The linear probe's last-epoch accuracy on each input that was probed, labelled."""
-    rows = [(label, summary[key]) for key, label in COMPARISON if key in summary]
+    """The linear probe's last-epoch accuracy on each input that was probed, labelled.
+
+    Under ``--velocity-input`` (``summary["velocity_input"]``) the raw probe read frame
+    differences, and its row says so.
+    """
+    labels = dict(COMPARISON)
+    if summary.get("velocity_input"):
+        labels["raw_probe_last_accuracy"] = "raw frame differences (no encoder)"
+    rows = [(key, labels[key], summary[key]) for key in labels if key in summary]
     if len(rows) < 2:
         return
     pretrained = summary.get("probe_last_accuracy")
     print("linear probe, last-epoch test accuracy:")
-    for label, accuracy in rows:
+    for key, label, accuracy in rows:
         gap = ""
-        if pretrained is not None and label != COMPARISON[0][1]:
+        if pretrained is not None and key != "probe_last_accuracy":
             gap = f"   (pretrained {pretrained - accuracy:+.4f})"
         print(f"  {label:<36} {accuracy:.4f}{gap}")

@@ -452,9 +452,17 @@ def _masker_of(name: str) -> str:
 
 
 def markdown(
-    table: dict[str, dict[str, dict[str, Any]]], preset: str, targets: list[str], seeds: list[int]
+    table: dict[str, dict[str, dict[str, Any]]],
+    preset: str,
+    targets: list[str],
+    seeds: list[int],
+    velocity: bool = False,
 ) -> str:
-    """The comparison as a markdown table: mean ± sd over seeds, baselines last."""
+    """The comparison as a markdown table: mean ± sd over seeds, baselines last.
+
+    With ``velocity`` (``--velocity-input``) a line under the table says that the raw baseline
+    read frame differences, as the encoders did.
+    """
     shown = [
         (key, heading) for key, heading in METRICS if any(key in row for row in table.values())
     ]
@@ -477,6 +485,8 @@ def markdown(
             name += " (reference)" if masker == "random" else ""
         cells = [mean_sd(row.get(key)) for key, _ in shown]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if velocity and RAW in table:
+        lines += ["", f"*{RAW}*: the frame differences the encoders read (`--velocity-input`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -559,7 +569,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": [asdict(entry) for entry in scores],
     }
     (args.output / "comparison.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(table, args.preset, args.targets, args.seeds)
+    text = markdown(table, args.preset, args.targets, args.seeds, args.options.velocity_input)
     (args.output / "comparison.md").write_text(text)
     chart(table, args.output / "comparison.png")
     print(text)

@@ -95,6 +95,16 @@ def test_targets_and_parallel_jobs(
     assert "target `motion`, `acceleration`" in table
 
 
+@pytest.mark.parametrize("velocity", [False, True])
+def test_the_table_says_when_the_raw_baseline_read_frame_differences(
+    compare_maskers: ModuleType, velocity: bool
+) -> None:
+    stats = {"probe": {"mean": 0.5, "sd": None, "n": 1}}
+    table = {"random": stats, compare_maskers.RANDOM_INIT: stats, compare_maskers.RAW: stats}
+    text = compare_maskers.markdown(table, "mamp", ["motion"], [0], velocity)
+    assert ("frame differences" in text) is velocity
+
+
 def test_a_failing_run_names_its_log(
     compare_maskers: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

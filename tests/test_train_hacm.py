@@ -225,6 +225,31 @@ def test_default_stages_print_the_three_labelled_probes(
 
 
 @pytest.mark.parametrize(
+    ("velocity", "raw_label"),
+    [(False, "raw coordinates (no encoder)"), (True, "raw frame differences (no encoder)")],
+)
+def test_the_raw_row_names_what_the_raw_probe_read(
+    train_hacm: ModuleType,
+    velocity: bool,
+    raw_label: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Under --velocity-input the raw probe reads frame differences; its row must not say otherwise."""
+    summary = {
+        "probe_last_accuracy": 0.5,
+        "baseline_probe_last_accuracy": 0.25,
+        "raw_probe_last_accuracy": 0.375,
+        **({"velocity_input": True} if velocity else {}),
+    }
+    train_hacm.common.print_comparison(summary)
+    lines = capsys.readouterr().out.splitlines()
+    raw_line = next(line for line in lines if "0.3750" in line)
+    assert raw_line.strip().startswith(raw_label)
+    assert "(pretrained +0.1250)" in raw_line
+    assert sum("raw" in line for line in lines) == 1
+
+
+@pytest.mark.parametrize(
     ("options", "batch", "rates", "velocity"),
     [
         ([], 64, [0.0, 0.0], False),  # the defaults: --batch-size, no drop-path, coordinates
@@ -277,10 +302,12 @@ def test_finetune_and_input_options_reach_every_stage(
     monkeypatch.setattr(train_hacm.common, "extract_features", recorded_features)
     monkeypatch.setattr(train_hacm, "finetune", fake_finetune)
     output = tmp_path / "run"
-    train_hacm.main(
+    summary = train_hacm.main(
         [*argv, "--stages", "probe,knn,finetune,baseline,raw", "--resume", str(checkpoint),
          "--output-dir", str(output)]
     )  # fmt: skip
+    # The summary records the input, so that its raw row can name frame differences.
+    assert summary.get("velocity_input", False) is velocity
     classifier, config = seen["finetune"]
     assert isinstance(classifier, SkeletonClassifier)
     assert isinstance(config, FinetuneConfig)
