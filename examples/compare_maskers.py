@@ -535,9 +535,11 @@ def chart(table: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
                 axis.axhline(table[label][key]["mean"], color="black", linestyle=style, label=label)
         axis.set_xticks(range(len(maskers)), maskers, rotation=30, ha="right")
         axis.set_ylabel("accuracy")
-        axis.set_title(f"{headings[key]} ({legend})")
+        axis.set_title(headings[key])
         if axis.get_legend_handles_labels()[0]:
             axis.legend(loc="lower right", fontsize="small")
+    # Once for the figure: repeated in every panel's title, it pushed the longer ones off the page.
+    figure.suptitle(legend)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -161,21 +161,22 @@ def test_chart_marks_the_random_maskers(
 ) -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     drawn: list[list[str]] = []
     titles: list[str] = []
-    bar, set_title = Axes.bar, Axes.set_title
+    bar, suptitle = Axes.bar, Figure.suptitle
 
     def recording_bar(self: Axes, *args: Any, **kwargs: Any) -> Any:
         drawn.append(list(kwargs["color"]))
         return bar(self, *args, **kwargs)
 
-    def recording_title(self: Axes, label: str, *args: Any, **kwargs: Any) -> Any:
+    def recording_title(self: Figure, label: str, *args: Any, **kwargs: Any) -> Any:
         titles.append(label)
-        return set_title(self, label, *args, **kwargs)
+        return suptitle(self, label, *args, **kwargs)
 
     monkeypatch.setattr(Axes, "bar", recording_bar)
-    monkeypatch.setattr(Axes, "set_title", recording_title)
+    monkeypatch.setattr(Figure, "suptitle", recording_title)
     stats = {"probe": {"mean": 0.5, "sd": None, "n": 1}}
     table = dict.fromkeys(("random", "joint-tube", "frame", "tube"), stats)
     compare_maskers.chart(table, tmp_path / "chart.png")

@@ -37,7 +37,9 @@ import train_hacm
 
 from skelmask.training import CHECKPOINT_NAME, seed_everything
 
-MASKERS = ("random", "tube", "motion", "attention", "hyperbolic", "hacm-cross")
+MASKERS = (
+    "random", "joint-tube", "frame", "tube", "motion", "attention", "hyperbolic", "hacm-cross"
+)  # fmt: skip
 TARGETS = ("coords", "motion", "acceleration")
 FLOOR = "1e-4"
 BUDGET = (
@@ -165,7 +167,8 @@ def budget_text(seeds: list[int], minutes: float) -> str:
         "training subject held out in turn from a linear classifier and a kNN on the frozen "
         "features of the other four). "
         f"Seeds {', '.join(map(str, seeds))}. Pretraining took {minutes:.1f} minutes per run on "
-        "average on the 2-core CPU development machine, two runs at a time with one thread each. "
+        "average on the 2-core CPU development machine, one thread per run, two runs (or a run "
+        "and other work) at a time. "
         "60 epochs is what the CPU allowed for this many runs; the results page of the presets "
         "uses 200. Random initialisation and raw coordinates get the same probes once per seed."
     )
@@ -221,9 +224,10 @@ the maskers other than random masking). Against random masking, seed by seed:
 validation and in {ahead_test} of {len(args.seeds)} on the test probe. Its test probe is
 {best_probe - raw:+.3f} against raw coordinates at this budget.
 
-`tube` is SLiM's semantic tube masking (`SemanticTubeMasker`), not the joint tube of
-`--maskers joint-tube` (`RandomMasker` hiding whole joints), which, like `frame` (whole time
-patches), this ablation does not include yet.
+`tube` is SLiM's semantic tube masking (`SemanticTubeMasker`). `joint-tube` and `frame` are
+random masking of whole units (`RandomMasker`): `joint-tube` hides whole joints over the whole
+window (18 of MSR Action3D's 20 at mask ratio 0.9), `frame` whole time patches (7 of the 8:
+the count rounds to whole patches, a ratio of 0.875).
 
 ## Fine-tuning
 
