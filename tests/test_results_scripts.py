@@ -253,3 +253,40 @@ def test_finetune_section_reports_each_seed_the_mean_and_the_gap_to_raw(
     )
     assert "ahead of random masking in 1 of 2 seeds" in text
     assert "scores 0.600 on the test split" in text
+
+
+def test_longer_pipeline_changes_only_the_pretraining_epochs(ablations: ModuleType) -> None:
+    args = argparse.Namespace(data_root=Path("msr"))
+    argv = ablations.longer_argv(args, "hyperbolic", 2)
+    options = dict(zip(argv[::2], argv[1::2], strict=True))
+    assert options["--epochs"] == str(ablations.LONGER_EPOCHS)
+    assert options["--masker"] == "hyperbolic"
+    assert options["--seed"] == "2"
+    assert options["--stages"] == "pretrain,probe,knn,finetune"
+    budget = dict(zip(ablations.BUDGET[::2], ablations.BUDGET[1::2], strict=True))
+    finetune = ablations.FINETUNE_OPTIONS
+    for key, value in [*budget.items(), *zip(finetune[::2], finetune[1::2], strict=True)]:
+        if key != "--epochs":
+            assert options[key] == value, key
+
+
+def test_longer_section_compares_with_the_short_runs_and_raw(ablations: ModuleType) -> None:
+    results = {
+        "summary": {
+            ablations.compare_maskers.RAW: {"probe": {"mean": 0.6}},
+            "hyperbolic": {"loso_linear": {"mean": 0.45}, "probe": {"mean": 0.5}},
+        }
+    }
+    longer = {
+        0: {"loso_linear": 0.5, "probe": 0.6, "knn": 0.3, "finetune": 0.8, "minutes": 10.0},
+        1: {"loso_linear": 0.7, "probe": 0.6, "knn": 0.5, "finetune": 0.6, "minutes": 12.0},
+    }
+    finetuned = {"hyperbolic": {0: 0.7, 1: 0.65}}
+    text = ablations.longer_section(results, longer, finetuned, "hyperbolic")
+    assert "| 0 | 0.500 | 0.600 | 0.300 | 0.800 |" in text
+    # means 0.6, 0.6, 0.4, 0.7; sd of (0.5, 0.7) = sqrt(0.02) = 0.141
+    assert "| mean ± sd | 0.600 ± 0.141 | 0.600 ± 0.000 | 0.400 ± 0.141 | 0.700 ± 0.141 |" in text
+    assert "validation 0.600 against 0.450" in text
+    assert "fine-tuned 0.700 against 0.675 (longer pretraining ahead in 1 of 2 seeds)" in text
+    assert "+0.100 against the raw coordinates' linear probe (0.600)" in text
+    assert "11.0 minutes per run" in text
