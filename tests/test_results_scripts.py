@@ -270,23 +270,28 @@ def test_longer_pipeline_changes_only_the_pretraining_epochs(ablations: ModuleTy
             assert options[key] == value, key
 
 
-def test_longer_section_compares_with_the_short_runs_and_raw(ablations: ModuleType) -> None:
-    results = {
-        "summary": {
-            ablations.compare_maskers.RAW: {"probe": {"mean": 0.6}},
-            "hyperbolic": {"loso_linear": {"mean": 0.45}, "probe": {"mean": 0.5}},
-        }
-    }
+def test_longer_section_compares_the_chosen_masker_with_random_masking(
+    ablations: ModuleType,
+) -> None:
+    results = {"summary": {ablations.compare_maskers.RAW: {"probe": {"mean": 0.6}}}}
+
+    def scores(loso: float, finetune: float, minutes: float) -> dict[str, float]:
+        return {"loso_linear": loso, "probe": 0.6, "knn": 0.3, "finetune": finetune,
+                "minutes": minutes}  # fmt: skip
+
     longer = {
-        0: {"loso_linear": 0.5, "probe": 0.6, "knn": 0.3, "finetune": 0.8, "minutes": 10.0},
-        1: {"loso_linear": 0.7, "probe": 0.6, "knn": 0.5, "finetune": 0.6, "minutes": 12.0},
+        "hyperbolic": {0: scores(0.5, 0.8, 10.0), 1: scores(0.7, 0.6, 12.0)},
+        "random": {0: scores(0.4, 0.7, 14.0), 1: scores(0.8, 0.5, 16.0)},
     }
     finetuned = {"hyperbolic": {0: 0.7, 1: 0.65}}
     text = ablations.longer_section(results, longer, finetuned, "hyperbolic")
-    assert "| 0 | 0.500 | 0.600 | 0.300 | 0.800 |" in text
-    # means 0.6, 0.6, 0.4, 0.7; sd of (0.5, 0.7) = sqrt(0.02) = 0.141
-    assert "| mean ± sd | 0.600 ± 0.141 | 0.600 ± 0.000 | 0.400 ± 0.141 | 0.700 ± 0.141 |" in text
-    assert "validation 0.600 against 0.450" in text
-    assert "fine-tuned 0.700 against 0.675 (longer pretraining ahead in 1 of 2 seeds)" in text
-    assert "+0.100 against the raw coordinates' linear probe (0.600)" in text
-    assert "11.0 minutes per run" in text
+    # hyperbolic: means 0.6, 0.6, 0.3, 0.7; sd of (0.5, 0.7) = sqrt(0.02) = 0.141
+    assert (
+        "| `hyperbolic` | 0.600 ± 0.141 | 0.600 ± 0.000 | 0.300 ± 0.000 | 0.700 ± 0.141 | +0.100 |"
+        in text
+    )
+    assert "| 1 | 0.700 | 0.800 | 0.600 | 0.500 |" in text
+    assert "ahead of random masking in 1 of 2 seeds on validation and in 2 of 2 fine-tuned" in text
+    assert "scores 0.700, +0.100 against the raw coordinates' linear probe (0.600)" in text
+    assert "it scored 0.675" in text
+    assert "13.0 minutes per run" in text

@@ -250,9 +250,10 @@ other setting was tried.
 
 ## Longer pretraining
 
-The masker chosen on validation, `{chosen}`, pretrained for {LONGER_EPOCHS} epochs instead of
-{BUDGET[BUDGET.index("--epochs") + 1]} (everything else as above), then probed, scored on the
-training subjects' validation and fine-tuned with the settings above, seeds as above:
+The masker chosen on validation, `{chosen}`, and random masking, pretrained for
+{LONGER_EPOCHS} epochs instead of {BUDGET[BUDGET.index("--epochs") + 1]} (everything else as
+above), then probed, scored on the training subjects' validation and fine-tuned with the
+settings above, seeds as above (mean ± sd):
 
 {longer}
 
@@ -502,50 +503,73 @@ def longer_pipeline(args: argparse.Namespace, masker: str) -> dict[int, dict[str
     return scores
 
 
+LONGER_COLUMNS = (
+    ("loso_linear", "linear, leave-one-subject-out (train subjects)"),
+    ("probe", "linear probe (test)"),
+    ("knn", "kNN (test)"),
+    ("finetune", "fine-tuned (test)"),
+)
+
+
 def longer_section(
     results: dict[str, Any],
-    longer: dict[int, dict[str, float]],
+    longer: dict[str, dict[int, dict[str, float]]],
     finetuned: dict[str, dict[int, float]],
-    masker: str,
+    chosen: str,
 ) -> str:
-    """The masker page's longer-pipeline table, against the 60-epoch runs and raw coordinates."""
+    """The masker page's longer-pipeline tables: ``chosen`` against random masking.
+
+    ``longer[row][seed]`` holds the scores of ``longer_pipeline``; ``finetuned`` is the
+    fine-tuning comparison of the short budget, for reference.
+    """
     raw = results["summary"][compare_maskers.RAW]["probe"]["mean"]
-    columns = (
-        ("loso_linear", "linear, leave-one-subject-out (train subjects)"),
-        ("probe", "linear probe (test)"),
-        ("knn", "kNN (test)"),
-        ("finetune", "fine-tuned (test)"),
-    )
+    seeds = list(longer[chosen])
     lines = [
-        "| seed | " + " | ".join(heading for _, heading in columns) + " |",
-        "|---|" + "---|" * len(columns),
+        "| masker | "
+        + " | ".join(heading for _, heading in LONGER_COLUMNS)
+        + " | fine-tuned vs raw |",
+        "|---|" + "---|" * (len(LONGER_COLUMNS) + 1),
     ]
-    for seed, scores in longer.items():
-        lines.append(f"| {seed} | " + " | ".join(f"{scores[key]:.3f}" for key, _ in columns) + " |")
-    means = {key: statistics.mean(s[key] for s in longer.values()) for key, _ in columns}
-    spreads = {
-        key: statistics.stdev(s[key] for s in longer.values()) if len(longer) > 1 else 0.0
-        for key, _ in columns
-    }
-    lines.append(
-        "| mean ± sd | "
-        + " | ".join(f"{means[key]:.3f} ± {spreads[key]:.3f}" for key, _ in columns)
-        + " |"
+    means: dict[str, dict[str, float]] = {}
+    for row, by_seed in longer.items():
+        values = {key: [by_seed[seed][key] for seed in seeds] for key, _ in LONGER_COLUMNS}
+        means[row] = {key: statistics.mean(column) for key, column in values.items()}
+        cells = [
+            f"{means[row][key]:.3f} ± {statistics.stdev(values[key]) if len(seeds) > 1 else 0.0:.3f}"
+            for key, _ in LONGER_COLUMNS
+        ]
+        gap = means[row]["finetune"] - raw
+        lines.append(f"| `{row}` | " + " | ".join(cells) + f" | {gap:+.3f} |")
+    lines += [
+        "",
+        (
+            f"| seed | `{chosen}`, validation | `random`, validation | `{chosen}`, fine-tuned "
+            "| `random`, fine-tuned |"
+        ),
+        "|---|---|---|---|---|",
+    ]
+    ahead = {"loso_linear": 0, "finetune": 0}
+    for seed in seeds:
+        ours, theirs = longer[chosen][seed], longer["random"][seed]
+        for key in ahead:
+            ahead[key] += ours[key] > theirs[key]
+        lines.append(
+            f"| {seed} | {ours['loso_linear']:.3f} | {theirs['loso_linear']:.3f} | "
+            f"{ours['finetune']:.3f} | {theirs['finetune']:.3f} |"
+        )
+    short_budget = BUDGET[BUDGET.index("--epochs") + 1]
+    minutes = statistics.mean(
+        scores["minutes"] for by_seed in longer.values() for scores in by_seed.values()
     )
-    short = results["summary"][masker]
-    finetuned_short = statistics.mean(finetuned[masker].values())
-    ahead = sum(scores["finetune"] > finetuned[masker][seed] for seed, scores in longer.items())
-    minutes = statistics.mean(s["minutes"] for s in longer.values())
     return "\n".join(lines) + (
-        f"\n\nAgainst the {BUDGET[BUDGET.index('--epochs') + 1]}-epoch runs of `{masker}`: "
-        f"validation {means['loso_linear']:.3f} against {short[VALIDATION]['mean']:.3f}, test "
-        f"probe {means['probe']:.3f} against {short['probe']['mean']:.3f}, fine-tuned "
-        f"{means['finetune']:.3f} against {finetuned_short:.3f} (longer pretraining ahead in "
-        f"{ahead} of {len(longer)} seeds). The fine-tuned encoder is "
-        f"{means['finetune'] - raw:+.3f} against the raw coordinates' linear probe ({raw:.3f}). "
-        f"Pretraining took {minutes:.1f} minutes per run on the 2-core development CPU (one "
-        f"thread per run, other runs alongside). Random masking was not pretrained for {LONGER_EPOCHS} epochs (the CPU budget), "
-        "so this section compares budgets, not maskers."
+        f"\n\nAt {LONGER_EPOCHS} epochs `{chosen}` is ahead of random masking in "
+        f"{ahead['loso_linear']} of {len(seeds)} seeds on validation and in {ahead['finetune']} "
+        f"of {len(seeds)} fine-tuned. Fine-tuned, `{chosen}` scores "
+        f"{means[chosen]['finetune']:.3f}, {means[chosen]['finetune'] - raw:+.3f} against the raw "
+        f"coordinates' linear probe ({raw:.3f}); after {short_budget} epochs of pretraining it "
+        f"scored {statistics.mean(finetuned[chosen].values()):.3f}. Pretraining took "
+        f"{minutes:.1f} minutes per run on the 2-core development CPU (one thread per run, "
+        "other runs alongside)."
     )
 
 
@@ -611,7 +635,12 @@ def main() -> None:
     view = view_normalisation(args.data_root)
     chosen = best_on_validation(maskers, [row for row in MASKERS if row != "random"])
     finetuned = finetune_comparison(args, chosen)
-    longer = longer_section(maskers, longer_pipeline(args, chosen), finetuned, chosen)
+    longer = longer_section(
+        maskers,
+        {row: longer_pipeline(args, row) for row in (chosen, "random")},
+        finetuned,
+        chosen,
+    )
     (args.docs / "results-msr-maskers.md").write_text(
         maskers_page(
             args, maskers, view, finetune_section(maskers, finetuned, chosen, args.seeds), longer
