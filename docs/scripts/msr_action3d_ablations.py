@@ -173,8 +173,8 @@ def budget_text(seeds: list[int], minutes: float) -> str:
         f"Seeds {', '.join(map(str, seeds))}. Pretraining took {minutes:.1f} minutes per run on "
         "average on the 2-core CPU development machine, one thread per run, two runs (or a run "
         "and other work) at a time. "
-        "60 epochs is what the CPU allowed for this many runs; the results page of the presets "
-        "uses 200. Random initialisation and raw coordinates get the same probes once per seed."
+        f"{EPOCHS} epochs is what the CPU allowed for this many runs; the results page of the "
+        f"presets uses {LONGER_EPOCHS}. Random initialisation and raw coordinates get the same probes once per seed."
     )
 
 
@@ -253,9 +253,9 @@ other setting was tried.
 ## Longer pretraining
 
 The masker chosen on validation, `{chosen}`, and random masking, pretrained for
-{LONGER_EPOCHS} epochs instead of {EPOCHS} (everything else as
-above), then probed, scored on the training subjects' validation and fine-tuned with the
-settings above, seeds as above (mean ± sd):
+{LONGER_EPOCHS} epochs instead of {EPOCHS} (everything else as above), then probed, scored on
+the training subjects' validation and fine-tuned with the settings above, seeds as above
+(mean ± sd):
 
 {longer}
 
@@ -506,9 +506,7 @@ def longer_pipeline(args: argparse.Namespace, masker: str) -> dict[int, dict[str
 
 
 LONGER_COLUMNS = (
-    ("loso_linear", "linear, leave-one-subject-out (train subjects)"),
-    ("probe", "linear probe (test)"),
-    ("knn", "kNN (test)"),
+    *((key, dict(compare_maskers.METRICS)[key]) for key in ("loso_linear", "probe", "knn")),
     ("finetune", "fine-tuned (test)"),
 )
 
@@ -537,7 +535,12 @@ def longer_section(
         values = {key: [by_seed[seed][key] for seed in seeds] for key, _ in LONGER_COLUMNS}
         means[row] = {key: statistics.mean(column) for key, column in values.items()}
         cells = [
-            f"{means[row][key]:.3f} ± {statistics.stdev(values[key]) if len(seeds) > 1 else 0.0:.3f}"
+            compare_maskers.mean_sd(
+                {
+                    "mean": means[row][key],
+                    "sd": statistics.stdev(values[key]) if len(seeds) > 1 else None,
+                }
+            )
             for key, _ in LONGER_COLUMNS
         ]
         gap = means[row]["finetune"] - raw
