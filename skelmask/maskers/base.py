@@ -402,9 +402,22 @@ class Masker(nn.Module, ABC):
             )
         if grid_size is None:
             if not self.grid_agnostic:
+                # Name the inputs that were given: a shape mismatch there is the usual cause.
+                given = [
+                    f"{name} of shape {tuple(value.shape)}"
+                    for name, value in (
+                        ("coords", coords),
+                        ("attention", attention),
+                        ("root_tokens", root_tokens),
+                        ("saliency", saliency),
+                    )
+                    if isinstance(value, torch.Tensor)
+                ]
+                shown = f"; no grid of {num_tokens} tokens in {', '.join(given)}"
                 raise ValueError(
                     f"flat tokens of shape {tuple(tokens.shape)} need grid_size=(Tp, Vp) with "
                     f"Tp·Vp = L = {num_tokens}; {type(self).__name__} reads the grid's shape"
+                    + (shown if given else "")
                 )
             grid_size = (1, num_tokens)
         time_patches, joint_patches = (int(size) for size in grid_size)

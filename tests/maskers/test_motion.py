@@ -137,8 +137,9 @@ def test_flat_tokens_take_their_grid_from_raw_or_patchified_coordinates() -> Non
         assert result.grid_size == (30, 25)
         assert result.scores is not None
         assert torch.equal(result.scores, expected)
-    # Flat coordinates show no grid: the caller names it.
-    with pytest.raises(ValueError, match="need grid_size"):
+    # Flat coordinates show no grid: the caller names it; the error names what was given.
+    shown = r"no grid of 750 tokens in coords of shape \(2, 750, 12\)$"
+    with pytest.raises(ValueError, match=shown):
         MotionAwareMasker(t_patch=4)(flatten_grid(tokens), coords=flatten_grid(patchified))
     named = MotionAwareMasker(t_patch=4)(
         flatten_grid(tokens), coords=flatten_grid(patchified), grid_size=(30, 25)
