@@ -20,16 +20,32 @@ from skelmask._checks import check_positive_int
 __all__ = ["MLP", "Attention", "Block", "DropPath"]
 
 
-def check_floating(x: torch.Tensor, name: str = "x") -> None:
-    """Raises unless ``x`` holds floating-point values (coordinates cast from integers are fine).
+def check_floating(x: torch.Tensor, name: str = "x", *, dtype: torch.dtype | None = None) -> None:
+    """Raises unless ``x`` holds floating-point values of the model's ``dtype``.
 
-    Without it an integer batch fails deep inside the first linear layer with a dtype error
-    that names neither the input nor the fix.
+    Without it an integer batch, or a float64 one read from NumPy, fails deep inside the first
+    linear layer with a dtype error that names neither the input nor the fix. Under
+    ``torch.autocast`` on ``x``'s device another floating dtype than float64 passes: autocast
+    casts it.
+
+    Args:
+        x: The batch.
+        name: Its argument name, for the message.
+        dtype: The dtype of the model's parameters, or None to accept any floating dtype.
     """
     if not x.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor of coordinates, got dtype {x.dtype}; "
             f"convert it with {name}.float()"
+        )
+    if dtype is None or x.dtype == dtype:
+        return
+    # Autocast casts the inputs of its layers, but it leaves float64 to normalisation layers,
+    # which then fail on the mix.
+    if not torch.is_autocast_enabled(x.device.type) or x.dtype == torch.float64:
+        raise TypeError(
+            f"{name} has dtype {x.dtype} but the model's parameters are {dtype}; convert it "
+            f"with {name}.to({dtype}) (float64 NumPy arrays are the usual cause)"
         )
 
 

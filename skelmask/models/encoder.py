@@ -164,9 +164,10 @@ class SkeletonEncoder(nn.Module):
 
         Raises:
             ValueError: If ``x`` does not have that shape.
-            TypeError: If ``x`` is not floating-point.
+            TypeError: If ``x`` is not floating-point, or (outside autocast) not of the
+                parameters' dtype.
         """
-        check_floating(x)
+        check_floating(x, dtype=self.patch_embed.weight.dtype)
         expected = (self.in_channels, self.num_frames, self.num_joints)
         if x.dim() != 5 or tuple(x.shape[1:4]) != expected or x.shape[0] == 0 or x.shape[4] == 0:
             raise ValueError(

@@ -181,9 +181,10 @@ class GINEncoder(nn.Module):
 
         Raises:
             ValueError: If ``x`` does not have that shape.
-            TypeError: If ``x`` is not floating-point.
+            TypeError: If ``x`` is not floating-point, or (outside autocast) not of the
+                parameters' dtype.
         """
-        check_floating(x)
+        check_floating(x, dtype=self.input_embed.weight.dtype)
         if (
             x.dim() != 5
             or x.shape[1] != self.in_channels

@@ -278,9 +278,10 @@ class STGCN(nn.Module):
 
         Raises:
             ValueError: If ``x`` does not have that shape.
-            TypeError: If ``x`` is not floating-point.
+            TypeError: If ``x`` is not floating-point, or (outside autocast) not of the
+                parameters' dtype.
         """
-        check_floating(x)
+        check_floating(x, dtype=self.data_bn.weight.dtype)
         if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[3] != self.num_joints:
             raise ValueError(
                 f"x must have shape (N, C, T, V, M) with C == in_channels = {self.in_channels} "

@@ -1,4 +1,5 @@
-"""Integer batches are refused by every model with an error naming ``x`` and the fix."""
+"""Integer batches, and floats of another dtype than the parameters outside autocast, are refused
+by every model with an error naming ``x`` and the fix."""
 
 from __future__ import annotations
 
@@ -41,3 +42,32 @@ def test_integer_input_names_x_and_the_fix(
     with pytest.raises(TypeError, match=rf"x must be a floating-point tensor .* got dtype {dtype}"):
         model(x)
     model(x.float())  # the same batch as floats is fine
+
+
+@pytest.mark.parametrize("build", [_mae, _gin, _stgcn])
+@pytest.mark.parametrize(("model_dtype", "dtype"), [(torch.float32, torch.float64),
+                                                    (torch.float32, torch.bfloat16),
+                                                    (torch.float64, torch.float32)])  # fmt: skip
+def test_float_input_of_another_dtype_names_x_and_the_fix(
+    build: Callable[[], nn.Module], model_dtype: torch.dtype, dtype: torch.dtype
+) -> None:
+    # float64 batches from NumPy are the usual case; they used to fail inside the first layer.
+    model = build().to(model_dtype)
+    x = torch.ones(2, 3, 8, 25, 1, dtype=dtype)
+    message = rf"x has dtype {dtype} but the model's parameters are {model_dtype}; .*x\.to\("
+    with pytest.raises(TypeError, match=message):
+        model(x)
+    model(x.to(model_dtype))  # the same batch in the parameters' dtype is fine
+
+
+@pytest.mark.parametrize("build", [_mae, _gin, _stgcn])
+def test_autocast_takes_lower_precision_input_but_not_float64(
+    build: Callable[[], nn.Module],
+) -> None:
+    # Autocast casts a bfloat16 batch where a layer needs it; float64 it leaves to normalisation
+    # layers, which would fail on the mix, so it is refused up front.
+    model = build()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.ones(2, 3, 8, 25, 1, dtype=torch.bfloat16))
+        with pytest.raises(TypeError, match=r"x has dtype torch\.float64"):
+            model(torch.ones(2, 3, 8, 25, 1, dtype=torch.float64))
