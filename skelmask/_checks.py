@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 __all__ = [
+    "as_integer",
+    "as_real",
     "check_finite",
     "check_holds",
     "check_mask_ratio",
@@ -34,10 +38,34 @@ def check_positive(value: float, name: str) -> float:
 
 
 def check_positive_int(value: object, name: str) -> int:
-    """Returns ``value`` after checking that it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """Returns ``value`` as an int after checking that it is a positive integer.
+
+    Any integral number passes (``numpy.int64`` from a config or an array too); bools do not.
+    """
+    number = as_integer(value)
+    if number is None or number < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return number
+
+
+def as_integer(value: object) -> int | None:
+    """``value`` as an int if it is an integral number (Python's or NumPy's), else None.
+
+    Bools are not numbers here: ``True`` as a size or a count is a mistake.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        return None
+    return int(value)
+
+
+def as_real(value: object) -> float | None:
+    """``value`` as a float if it is a real number (``numpy.float32`` too), else None.
+
+    Bools are not numbers here, as in ``as_integer``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
 
 
 def check_token_grid(tokens: torch.Tensor, name: str = "tokens") -> tuple[int, int, int, int]:

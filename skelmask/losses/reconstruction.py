@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skelmask._checks import check_positive
+from skelmask._checks import as_integer, check_positive
 from skelmask.losses._numerics import float32_maths
 from skelmask.tokens import patchify
 
@@ -70,12 +70,13 @@ def motion_target(
         )
     frames = int(coords.shape[1])
     given: object = order  # checked at run time, whatever the annotation says
-    if isinstance(given, bool) or not isinstance(given, int) or not 1 <= given < frames:
+    number = as_integer(given)
+    if number is None or not 1 <= number < frames:
         raise ValueError(
             f"order must be an integer in [1, T - 1] = [1, {frames - 1}], got {order!r}"
         )
     wide = coords.to(torch.promote_types(coords.dtype, torch.float32))
-    motion = F.pad(torch.diff(wide, n=order, dim=1), (0, 0, 0, 0, 0, order))
+    motion = F.pad(torch.diff(wide, n=number, dim=1), (0, 0, 0, 0, 0, number))
     return patchify(motion, t_patch, v_patch)
 
 

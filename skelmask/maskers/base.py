@@ -245,6 +245,8 @@ class Masker(nn.Module, ABC):
         Raises:
             ValueError: On malformed tokens, an unknown grid size of flat tokens, a ratio or
                 temperature out of range, or a guidance input the masker does not read.
+            TypeError: If ``tokens`` or a given guidance input is not a tensor, or a ratio is
+                not a number.
         """
         ratio = None
         spec = self._ratio_spec if mask_ratio is None else check_ratio_spec(mask_ratio)
@@ -258,6 +260,12 @@ class Masker(nn.Module, ABC):
                 )
             temperature = check_positive(temperature, "temperature")
         given = {"attention": attention, "root_tokens": root_tokens, "saliency": saliency}
+        for name, value in {"coords": coords, **given}.items():
+            if value is not None and not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"{name} must be a torch.Tensor or None, got {type(value).__name__}; "
+                    f"convert it with torch.as_tensor({name})"
+                )
         unread = [name for name, value in given.items() if value is not None]
         unread = [name for name in unread if name not in self.call_inputs]
         if unread:

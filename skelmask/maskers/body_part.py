@@ -12,7 +12,7 @@ from typing import Literal, TypeAlias
 
 import torch
 
-from skelmask._checks import check_mask_ratio, check_positive_int
+from skelmask._checks import as_integer, check_mask_ratio, check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.base import MaskContext, Masker, Priority
 from skelmask.sampling import gumbel_noise, num_hidden_tokens
@@ -155,8 +155,10 @@ class BodyPartMasker(Masker):
                     f"num_parts={num_parts!r} and mask_ratio={mask_ratio!r}"
                 )
             most = len(part_sizes) if unassigned else len(part_sizes) - 1
-            if isinstance(num_parts, bool) or not isinstance(num_parts, int):
+            count = as_integer(num_parts)
+            if count is None:
                 raise TypeError(f"num_parts must be an int, got {num_parts!r}")
+            num_parts = count
             if not 1 <= num_parts <= most:
                 raise ValueError(
                     f"num_parts must be in [1, {most}] for the {len(part_sizes)} parts "

@@ -16,7 +16,7 @@ from typing import Literal, TypeAlias
 
 import torch
 
-from skelmask._checks import check_mask_ratio, check_positive_int
+from skelmask._checks import as_integer, as_real, check_mask_ratio, check_positive_int
 
 __all__ = [
     "RatioSchedule",
@@ -127,12 +127,13 @@ def check_ratio_spec(
         if low > high:
             raise ValueError(f"{name} range (low, high) needs low <= high, got {value!r}")
         return (low, high)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    number = as_real(value)
+    if number is None:
         raise TypeError(
             f"{name} must be a number in (0, 1), a (low, high) range or a RatioSchedule, got "
             f"{type(value).__name__}"
         )
-    return check_mask_ratio(value, name)
+    return check_mask_ratio(number, name)
 
 
 def nominal_ratio(spec: float | tuple[float, float] | RatioSchedule) -> float:
@@ -173,6 +174,7 @@ def draw_ratio(
 
 def _check_non_negative_int(value: object, name: str) -> int:
     """Returns ``value`` after checking that it is an integer ≥ 0."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    number = as_integer(value)
+    if number is None or number < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return value
+    return number

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -382,6 +383,35 @@ def test_setting_mask_ratio_changes_later_calls(name: str) -> None:
     result = run_masker(masker, tokens, torch.Generator().manual_seed(0))
     assert result.num_hidden == masker.num_hidden((10, 12), 0.8)
     assert result.num_hidden > masker.num_hidden((10, 12), 0.5)
+
+
+@pytest.mark.parametrize("name", FACTORIES)
+def test_numpy_scalars_are_numbers_and_bools_are_not(name: str) -> None:
+    # Ratios from NumPy (an np.float32 config value or array element) work like Python floats.
+    tokens = torch.randn(2, 10, 12, 8)
+    ratio = np.float32(0.8)
+    expected = run_masker(FACTORIES[name](0.5, 12), tokens, torch.Generator().manual_seed(0),
+                          mask_ratio=float(ratio))  # fmt: skip
+    called = run_masker(FACTORIES[name](0.5, 12), tokens, torch.Generator().manual_seed(0),
+                        mask_ratio=ratio)  # type: ignore[arg-type]  # fmt: skip
+    assert torch.equal(called.mask, expected.mask)
+    built = FACTORIES[name](ratio, 12)  # type: ignore[arg-type]
+    assert type(built.mask_ratio) is float
+    assert built.mask_ratio == float(ratio)
+    for flag in (True, np.bool_(True)):
+        with pytest.raises(TypeError, match="mask_ratio must be a number in"):
+            run_masker(FACTORIES[name](0.5, 12), tokens, mask_ratio=flag)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("guidance", ["coords", "attention", "root_tokens", "saliency"])
+def test_a_guidance_input_that_is_not_a_tensor_is_a_clear_error(guidance: str) -> None:
+    # A NumPy array used to fail inside the masker with an AttributeError about .dim().
+    with pytest.raises(
+        TypeError, match=rf"{guidance} must be a torch\.Tensor or None, got ndarray"
+    ):
+        MotionAwareMasker(0.5, t_patch=T_PATCH)(
+            torch.randn(2, 10, 12, 8), **{guidance: np.zeros((2, 10, 12, 3))}
+        )
 
 
 def test_tokens_must_be_a_tensor() -> None:

@@ -244,3 +244,20 @@ def test_real_msr_action3d_hand_wave_hides_the_waving_arm(shared_data: object) -
     waving_hand = max(hidden_rate[layout.joint_index(n)] for n in ("left_hand", "right_hand"))
     assert waving_hand > hidden_rate[legs].mean() + 0.1
     assert hidden_rate[arms].max() > hidden_rate[legs].max()
+
+
+def test_numpy_integer_patch_sizes_are_integers() -> None:
+    # np.int64 (read from an array or a config) used to be refused as "not a positive integer".
+    masker = MotionAwareMasker(t_patch=np.int64(4), v_patch=np.int32(1))  # type: ignore[arg-type]
+    assert (type(masker.t_patch), masker.t_patch, type(masker.v_patch)) == (int, 4, int)
+    coords = torch.randn(2, 32, 5, 3)
+    result = masker(
+        torch.randn(2, 8, 5, 16), coords=coords, generator=torch.Generator().manual_seed(0)
+    )
+    expected = MotionAwareMasker(t_patch=4)(
+        torch.randn(2, 8, 5, 16), coords=coords, generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(result.mask, expected.mask)
+    for bad in (True, np.bool_(True), 4.0, np.float64(4.0)):
+        with pytest.raises(ValueError, match="t_patch must be a positive integer"):
+            MotionAwareMasker(t_patch=bad)  # type: ignore[arg-type]
