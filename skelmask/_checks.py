@@ -17,6 +17,7 @@ __all__ = [
     "check_mask_ratio",
     "check_positive",
     "check_positive_int",
+    "check_tensor",
     "check_token_grid",
 ]
 
@@ -68,10 +69,19 @@ def as_real(value: object) -> float | None:
     return float(value)
 
 
+def check_tensor(value: object, name: str) -> torch.Tensor:
+    """Returns ``value`` after checking that it is a ``torch.Tensor`` (a NumPy array is not)."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(value).__name__}; convert it with "
+            f"torch.as_tensor({name})"
+        )
+    return value
+
+
 def check_token_grid(tokens: torch.Tensor, name: str = "tokens") -> tuple[int, int, int, int]:
     """Checks that ``tokens`` is a non-empty ``(B, Tp, Vp, D)`` grid and returns its shape."""
-    if not isinstance(tokens, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(tokens).__name__}")
+    check_tensor(tokens, name)
     if tokens.dim() != 4:
         raise ValueError(
             f"{name} must be a token grid of shape (B, Tp, Vp, D), got {tokens.dim()} dimensions "

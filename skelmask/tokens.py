@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from einops import rearrange
 
-from skelmask._checks import check_positive_int
+from skelmask._checks import check_positive_int, check_tensor
 
 __all__ = [
     "MaskResult",
@@ -117,6 +117,7 @@ class MaskResult(NamedTuple):
             >>> x_masked.shape, mask.sum(dim=1).tolist()
             (torch.Size([2, 75, 256]), [675.0, 675.0])
         """
+        check_tensor(tokens, "tokens")
         flat = flatten_grid(tokens) if tokens.dim() == 4 else tokens
         if flat.dim() != 3 or tuple(flat.shape[:2]) != tuple(self.mask.shape):
             raise ValueError(
@@ -155,6 +156,7 @@ def mask_result_from_bool(
     Raises:
         ValueError: If a row does not keep exactly ``num_keep`` tokens or the sizes disagree.
     """
+    check_tensor(mask, "mask")
     time_patches, joint_patches = grid_size
     num_tokens = time_patches * joint_patches
     if mask.dim() != 2 or mask.shape[1] != num_tokens:
@@ -205,6 +207,7 @@ def patchify(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tens
     """
     check_positive_int(t_patch, "t_patch")
     check_positive_int(v_patch, "v_patch")
+    check_tensor(coords, "coords")
     if coords.dim() != 4:
         raise ValueError(
             f"coords must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
@@ -238,6 +241,7 @@ def unpatchify(grid: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tens
     """
     check_positive_int(t_patch, "t_patch")
     check_positive_int(v_patch, "v_patch")
+    check_tensor(grid, "grid")
     if grid.dim() != 4:
         raise ValueError(f"grid must have shape (B, Tp, Vp, D), got shape {tuple(grid.shape)}")
     width = grid.shape[-1]
@@ -270,6 +274,8 @@ def gather_tokens(tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     Returns:
         ``(B, K, D)`` with ``out[b, k] = tokens[b, ids[b, k]]``.
     """
+    check_tensor(tokens, "tokens")
+    check_tensor(ids, "ids")
     if tokens.dim() != 3 or ids.dim() != 2 or ids.shape[0] != tokens.shape[0]:
         raise ValueError(
             f"tokens must be (B, L, D) and ids (B, K) with the same B, got tokens "
@@ -292,6 +298,12 @@ def restore_tokens(
     Returns:
         ``(B, L, D)`` in time-major grid order.
     """
+    for value, name in (
+        (visible, "visible"),
+        (ids_restore, "ids_restore"),
+        (mask_token, "mask_token"),
+    ):
+        check_tensor(value, name)
     batch, num_keep, width = visible.shape
     num_tokens = ids_restore.shape[1]
     if ids_restore.shape[0] != batch or num_keep > num_tokens:

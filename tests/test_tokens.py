@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -199,3 +200,19 @@ def test_restore_keeps_gradients_of_visible_tokens_and_mask_token() -> None:
     assert torch.equal(visible.grad, torch.ones(1, 2, 3))
     assert mask_token.grad is not None
     assert torch.equal(mask_token.grad, torch.full((3,), 2.0))
+
+
+def test_numpy_arrays_are_a_type_error_naming_the_argument() -> None:
+    # They used to fail inside with an AttributeError about .dim().
+    tokens, ids = torch.zeros(2, 6, 4), torch.zeros(2, 3, dtype=torch.long)
+    calls = {
+        "coords": lambda: patchify(np.zeros((2, 8, 5, 3)), 4),  # type: ignore[arg-type]
+        "grid": lambda: unpatchify(np.zeros((2, 2, 5, 12)), 4),  # type: ignore[arg-type]
+        "tokens": lambda: gather_tokens(tokens.numpy(), ids),  # type: ignore[arg-type]
+        "ids": lambda: gather_tokens(tokens, ids.numpy()),  # type: ignore[arg-type]
+        "ids_restore": lambda: restore_tokens(tokens, ids.numpy(), torch.zeros(4)),  # type: ignore[arg-type]
+        "mask": lambda: mask_result_from_bool(np.zeros((2, 6), bool), 3, (2, 3)),  # type: ignore[arg-type]
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match=rf"^{name} must be a torch\.Tensor, got ndarray"):
+            call()

@@ -47,6 +47,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from skelmask._checks import as_integer
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 from skelmask.data.prepared import FileIdentity, map_prepared_data
@@ -392,8 +393,8 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         velocity: bool = False,
     ) -> None:
         channels = arrays.data.shape[1]
-        _check_count(window, "window")
-        _check_count(min_frames, "min_frames")
+        window = _check_count(window, "window")
+        min_frames = _check_count(min_frames, "min_frames")
         low, high = (float(value) for value in crop_ratio)
         if not 0.0 < low <= high <= 1.0:
             raise ValueError(
@@ -405,8 +406,8 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise ValueError(f"rotation must be a finite angle >= 0 in radians, got {rotation!r}")
         if not (math.isfinite(shear) and shear >= 0.0):
             raise ValueError(f"shear must be a finite amplitude >= 0, got {shear!r}")
-        _check_count(temporal_padding, "temporal_padding", minimum=0)
-        _check_seed(seed)
+        temporal_padding = _check_count(temporal_padding, "temporal_padding", minimum=0)
+        seed = _check_seed(seed)
         arrays.check_finite()
         if spatial_dims is None:
             spatial_dims = min(channels, 3)
@@ -605,13 +606,22 @@ def _whole_memmap(data: FloatArray) -> np.memmap[Any, Any] | None:
     return None
 
 
-def _check_count(value: object, name: str, *, minimum: int = 1) -> None:
-    """Raises ``ValueError`` naming ``name`` unless ``value`` is an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _check_count(value: object, name: str, *, minimum: int = 1) -> int:
+    """``value`` as an int; ``ValueError`` naming ``name`` unless it is an integer >= ``minimum``.
+
+    NumPy integers pass; bools do not.
+    """
+    number = as_integer(value)
+    if number is None or number < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return number
 
 
-def _check_seed(value: object) -> None:
-    """Raises ``ValueError`` unless ``value`` is None or an integer >= 0."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+def _check_seed(value: object) -> int | None:
+    """``value`` as an int or None; ``ValueError`` unless it is None or an integer >= 0."""
+    if value is None:
+        return None
+    number = as_integer(value)
+    if number is None or number < 0:
         raise ValueError(f"seed must be None or an integer >= 0, got {value!r}")
+    return number

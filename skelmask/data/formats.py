@@ -32,6 +32,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from skelmask._checks import as_integer
 from skelmask.data._npy import NpyHeader, npy_member, open_archive, read_array, read_rows
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import (
@@ -330,8 +331,8 @@ def load_pyskl(
         ((1, 3, 30, 25, 1), dtype('float32'), 'nturgb+d')
     """
     check_on_error(on_error)
-    _check_optional_count(num_classes, "num_classes")
-    _check_optional_count(max_frames, "max_frames")
+    num_classes = _check_optional_count(num_classes, "num_classes")
+    max_frames = _check_optional_count(max_frames, "max_frames")
     content = _unpickle(path)
     if not isinstance(content, Mapping) or not {"split", "annotations"} <= content.keys():
         found = sorted(map(str, content.keys())) if isinstance(content, Mapping) else None
@@ -396,9 +397,13 @@ def load_pyskl(
     return result, report
 
 
-def _check_optional_count(value: object, name: str) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+def _check_optional_count(value: object, name: str) -> int | None:
+    if value is None:
+        return None
+    number = as_integer(value)
+    if number is None or number < 1:
         raise ValueError(f"{name} must be None or an int >= 1, got {value!r}")
+    return number
 
 
 def _inferred_class_count(path: str | Path, samples: Iterable[_PysklSample]) -> int:

@@ -55,6 +55,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from skelmask._checks import as_integer
 from skelmask.data._parallel import map_files
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import (
@@ -345,7 +346,7 @@ def clean_ntu_sequence(
         >>> joints.shape, float(np.abs(joints).max()), notes
         ((3, 2, 25, 3), 0.0, ['dropped 1 of 4 frames without a body'])
     """
-    _check_count(max_bodies, "max_bodies")
+    max_bodies = _check_count(max_bodies, "max_bodies")
     if not sequence.bodies:
         raise SkeletonFileError(
             sequence.path, f"no skeleton: none of its {sequence.num_frames} frames holds a body"
@@ -447,8 +448,8 @@ def load_ntu(
     """
     dataset, _ = _check_benchmark(benchmark)
     check_on_error(on_error)
-    _check_count(max_frames, "max_frames")
-    _check_count(max_bodies, "max_bodies")
+    max_frames = _check_count(max_frames, "max_frames")
+    max_bodies = _check_count(max_bodies, "max_bodies")
     folder = Path(root)
     if not folder.is_dir():
         raise FileNotFoundError(f"NTU RGB+D skeleton folder not found: {folder}")
@@ -727,9 +728,11 @@ def _check_benchmark(benchmark: object) -> tuple[str, str]:
     return dataset, protocol
 
 
-def _check_count(value: object, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+def _check_count(value: object, name: str) -> int:
+    number = as_integer(value)
+    if number is None or number < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return number
 
 
 def _missing_names(missing: str | Path | Iterable[str] | None) -> frozenset[str]:

@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from skelmask._checks import as_integer
 from skelmask.data._parallel import map_files
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import (
@@ -98,7 +99,7 @@ def load_nw_ucla(
     """
     check_on_error(on_error)
     if max_frames is not None:
-        _check_frames(max_frames)
+        max_frames = _check_frames(max_frames)
     root = Path(root)
     folder = root / _FOLDER if (root / _FOLDER).is_dir() else root
     if not folder.is_dir():
@@ -129,9 +130,11 @@ def load_nw_ucla(
     return {split: _to_arrays(group, num_frames) for split, group in samples.items()}, report
 
 
-def _check_frames(max_frames: object) -> None:
-    if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
+def _check_frames(max_frames: object) -> int:
+    number = as_integer(max_frames)
+    if number is None or number < 1:
         raise ValueError(f"max_frames must be None or an int >= 1, got {max_frames!r}")
+    return number
 
 
 class _Sequence(NamedTuple):

@@ -40,6 +40,7 @@ from typing import NamedTuple, TextIO
 import numpy as np
 import numpy.typing as npt
 
+from skelmask._checks import as_integer
 from skelmask.data._parallel import map_files
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import (
@@ -245,7 +246,7 @@ def load_pku_mmd(
         raise ValueError(f"phase must be 1 or 2, got {phase!r}")
     if benchmark not in ("xsub", "xview"):
         raise ValueError(f"benchmark must be 'xsub' or 'xview', got {benchmark!r}")
-    _check_frames(max_frames)
+    max_frames = _check_frames(max_frames)
     root = Path(root)
     skeleton_dir, label_dir = root / "skeleton", root / "label"
     for folder, what in ((skeleton_dir, "skeleton"), (label_dir, "label")):
@@ -347,9 +348,11 @@ def read_pku_split(path: str | Path) -> dict[str, str]:
     return split_of
 
 
-def _check_frames(max_frames: object) -> None:
-    if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
+def _check_frames(max_frames: object) -> int:
+    number = as_integer(max_frames)
+    if number is None or number < 1:
         raise ValueError(f"max_frames must be an int >= 1, got {max_frames!r}")
+    return number
 
 
 def _find_split_file(root: Path, phase: int, benchmark: str) -> Path:

@@ -191,9 +191,9 @@ def generate_synthetic_actions(
         >>> arrays.data.shape, arrays.labels.tolist().count(0)
         ((8, 3, 16, 17, 1), 2)
     """
-    _check_count(num_samples, "num_samples")
-    _check_count(num_classes, "num_classes")
-    _check_count(max_frames, "max_frames")
+    num_samples = _check_count(num_samples, "num_samples")
+    num_classes = _check_count(num_classes, "num_classes")
+    max_frames = _check_count(max_frames, "max_frames")
     if num_persons not in (1, 2):
         raise ValueError(f"num_persons must be 1 or 2, got {num_persons!r}")
     if not isinstance(camera_space, bool):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from skelmask._checks import check_finite
+from skelmask._checks import check_finite, check_tensor
 from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.sampling import Direction
 
@@ -153,8 +153,7 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
 
     def _supplied_attention(self, attention: torch.Tensor, context: MaskContext) -> torch.Tensor:
         """A caller's map, checked, as a whole-grid float32 ``(B, Vp, Tp, Tp)`` map."""
-        if not isinstance(attention, torch.Tensor):
-            raise TypeError(f"attention must be a torch.Tensor, got {type(attention).__name__}")
+        check_tensor(attention, "attention")
         batch, time_patches, joint_patches, _ = context.tokens.shape
         region = context.region
         region_times = None if region is None else region.time_patches

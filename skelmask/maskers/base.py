@@ -22,7 +22,13 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from skelmask._checks import check_finite, check_mask_ratio, check_positive, check_token_grid
+from skelmask._checks import (
+    check_finite,
+    check_mask_ratio,
+    check_positive,
+    check_tensor,
+    check_token_grid,
+)
 from skelmask.maskers.ratio import (
     RatioSchedule,
     RatioSpec,
@@ -261,11 +267,8 @@ class Masker(nn.Module, ABC):
             temperature = check_positive(temperature, "temperature")
         given = {"attention": attention, "root_tokens": root_tokens, "saliency": saliency}
         for name, value in {"coords": coords, **given}.items():
-            if value is not None and not isinstance(value, torch.Tensor):
-                raise TypeError(
-                    f"{name} must be a torch.Tensor or None, got {type(value).__name__}; "
-                    f"convert it with torch.as_tensor({name})"
-                )
+            if value is not None:
+                check_tensor(value, name)
         unread = [name for name, value in given.items() if value is not None]
         unread = [name for name in unread if name not in self.call_inputs]
         if unread:
@@ -389,8 +392,7 @@ class Masker(nn.Module, ABC):
         saliency: torch.Tensor | None,
     ) -> torch.Tensor:
         """The tokens as a ``(B, Tp, Vp, D)`` grid (a view of flat tokens)."""
-        if not isinstance(tokens, torch.Tensor):
-            raise TypeError(f"tokens must be a torch.Tensor, got {type(tokens).__name__}")
+        check_tensor(tokens, "tokens")
         if tokens.dim() == 4:
             if grid_size is not None and tuple(grid_size) != tuple(tokens.shape[1:3]):
                 raise ValueError(

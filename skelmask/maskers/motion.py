@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from skelmask._checks import check_finite, check_positive_int
+from skelmask._checks import check_finite, check_positive_int, check_tensor
 from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.sampling import Direction
 from skelmask.tokens import patchify
@@ -127,8 +127,7 @@ class MotionAwareMasker(ScoreGuidedMasker):
         )
         if coords is None:
             raise ValueError(f"MotionAwareMasker needs coords=: {expected}")
-        if not isinstance(coords, torch.Tensor):
-            raise TypeError(f"coords must be a torch.Tensor, got {type(coords).__name__}")
+        check_tensor(coords, "coords")
         if time_patches < 2:
             raise ValueError(
                 "MotionAwareMasker needs at least 2 time patches to measure motion, got "

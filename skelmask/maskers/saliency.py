@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from skelmask._checks import check_tensor
 from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.sampling import Direction
 
@@ -75,8 +76,7 @@ class SaliencyMasker(ScoreGuidedMasker):
         )
         if saliency is None:
             raise ValueError(f"SaliencyMasker needs saliency= of shape {expected}")
-        if not isinstance(saliency, torch.Tensor):
-            raise TypeError(f"saliency must be a torch.Tensor, got {type(saliency).__name__}")
+        check_tensor(saliency, "saliency")
         shape = tuple(saliency.shape)
         if shape == (batch, time_patches * joint_patches):
             saliency = saliency.view(batch, time_patches, joint_patches)

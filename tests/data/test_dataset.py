@@ -222,6 +222,22 @@ def test_rejects_bad_arguments(arrays: SkeletonArrays, kwargs: dict[str, Any], m
         SkeletonDataset(arrays, **kwargs)
 
 
+def test_numpy_integers_are_integers_and_bools_are_not(arrays: SkeletonArrays) -> None:
+    # np.int64 sizes (from an array or a config) were refused as "not an integer".
+    dataset = SkeletonDataset(arrays, window=np.int64(8), min_frames=np.int32(2), seed=np.int64(3))
+    reference = SkeletonDataset(arrays, window=8, min_frames=2, seed=3)
+    assert (type(dataset.window), dataset.window) == (int, 8)
+    assert torch.equal(dataset[0][0], reference[0][0])
+    with pytest.raises(ValueError, match="window must be an integer >= 1, got True"):
+        SkeletonDataset(arrays, window=True)
+    with pytest.raises(ValueError, match=r"seed must be None or an integer >= 0, got np\.False_"):
+        SkeletonDataset(arrays, window=8, seed=np.bool_(False))
+    synthetic = generate_synthetic_actions(
+        np.int64(4), num_classes=np.int64(2), max_frames=np.int64(8)
+    )
+    assert synthetic.data.shape[:3] == (4, 3, 8)
+
+
 def point_arrays(valid: int = 5, frames: int = 8) -> SkeletonArrays:
     """One MSR sample whose channel 0 holds the frame index and joint 1 the point (1, 2, 3)."""
     data = np.zeros((1, 3, frames, 20, 1), dtype=np.float32)

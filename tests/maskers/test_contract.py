@@ -406,9 +406,7 @@ def test_numpy_scalars_are_numbers_and_bools_are_not(name: str) -> None:
 @pytest.mark.parametrize("guidance", ["coords", "attention", "root_tokens", "saliency"])
 def test_a_guidance_input_that_is_not_a_tensor_is_a_clear_error(guidance: str) -> None:
     # A NumPy array used to fail inside the masker with an AttributeError about .dim().
-    with pytest.raises(
-        TypeError, match=rf"{guidance} must be a torch\.Tensor or None, got ndarray"
-    ):
+    with pytest.raises(TypeError, match=rf"{guidance} must be a torch\.Tensor, got ndarray"):
         MotionAwareMasker(0.5, t_patch=T_PATCH)(
             torch.randn(2, 10, 12, 8), **{guidance: np.zeros((2, 10, 12, 3))}
         )
