@@ -16,6 +16,7 @@ from typing import Literal, TypeAlias
 import torch
 from torch import nn
 
+from skelmask._checks import check_tensor
 from skelmask.losses._numerics import float32_maths, normalize_rows
 
 __all__ = ["Reduction", "ScaledCosineError"]
@@ -88,6 +89,9 @@ class ScaledCosineError(nn.Module):
             ValueError: If the shapes differ, ``pred`` has no feature axis (``D ≥ 1``) or
                 ``mask`` has the wrong shape or dtype.
         """
+        for name, value in (("pred", pred), ("target", target), ("mask", mask)):
+            if value is not None:
+                check_tensor(value, name)
         if pred.shape != target.shape:
             raise ValueError(
                 f"pred and target must have the same shape (..., D), got {tuple(pred.shape)} "

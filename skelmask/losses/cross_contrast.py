@@ -7,7 +7,7 @@ from einops import einsum
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_holds, check_positive
+from skelmask._checks import check_holds, check_positive, check_tensor
 from skelmask.losses._numerics import (
     check_temperature,
     float32_maths,
@@ -231,6 +231,10 @@ def _branch_mean(
 
 def _check_inputs(features: torch.Tensor, branch: torch.Tensor, valid: torch.Tensor | None) -> int:
     """Checks the shapes of ``CrossContrastLoss.forward``'s inputs; returns ``B``."""
+    check_tensor(features, "features")
+    check_tensor(branch, "branch")
+    if valid is not None:
+        check_tensor(valid, "valid")
     if features.dim() != 3 or min(features.shape) == 0:
         raise ValueError(
             f"features must be a non-empty (B, K, D) tensor, got shape {tuple(features.shape)}"

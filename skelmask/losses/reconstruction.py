@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skelmask._checks import as_integer, check_positive
+from skelmask._checks import as_integer, check_positive, check_tensor
 from skelmask.losses._numerics import float32_maths
 from skelmask.tokens import patchify
 
@@ -63,6 +63,7 @@ def motion_target(
         >>> motion_target(torch.arange(4.0).square().view(1, 4, 1, 1), 4, order=2).flatten()
         tensor([2., 2., 0., 0.])
     """
+    check_tensor(coords, "coords")
     if coords.dim() != 4:
         raise ValueError(
             f"coords must have shape (B, T, V, C), got {coords.dim()} dimensions with shape "
@@ -301,6 +302,7 @@ def _motion_weights(target: torch.Tensor, mask: torch.Tensor, eps: float) -> tor
 def _flat_mask(mask: torch.Tensor, tokens: tuple[int, ...] | torch.Size) -> torch.Tensor:
     """A bool ``(B, L)`` or ``(B, Tp, Vp)`` mask as ``(B, L)``, checked against ``tokens``."""
     batch, num_tokens = (int(size) for size in tokens)
+    check_tensor(mask, "mask")
     if mask.dtype != torch.bool:
         raise ValueError(
             f"mask must be a bool tensor (True = hidden), got dtype {mask.dtype}; "
@@ -317,6 +319,7 @@ def _flat_mask(mask: torch.Tensor, tokens: tuple[int, ...] | torch.Size) -> torc
 
 def _flatten_tokens(tokens: torch.Tensor, name: str) -> torch.Tensor:
     """``(B, L, P)`` as is, or a ``(B, Tp, Vp, P)`` grid flattened time-major to ``(B, L, P)``."""
+    check_tensor(tokens, name)
     if tokens.dim() == 4:
         return tokens.flatten(1, 2)
     if tokens.dim() != 3:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_holds, check_positive, check_positive_int
+from skelmask._checks import check_holds, check_positive, check_positive_int, check_tensor
 from skelmask.losses._numerics import check_temperature, float32_maths, normalize_rows
 
 __all__ = ["MoCoQueue", "SkeleMixContrastLoss", "SkeleMixLogits", "SkeleMixLosses"]
@@ -83,6 +83,7 @@ class MoCoQueue(nn.Module):
         Raises:
             ValueError: If ``keys`` is not ``(B, D)`` or more keys arrive than the queue holds.
         """
+        check_tensor(keys, "keys")
         if keys.dim() != 2 or keys.shape[1] != self.dim:
             raise ValueError(
                 f"keys must have shape (B, D) with D == dim = {self.dim}, got {tuple(keys.shape)}"
@@ -273,6 +274,9 @@ def _check_inputs(
     negatives: torch.Tensor,
 ) -> None:
     """Checks the shapes of ``SkeleMixContrastLoss.forward``'s inputs."""
+    for name, value in (("query", query), ("key", key), ("trimmed", trimmed),
+                        ("truncated", truncated), ("donor", donor), ("negatives", negatives)):  # fmt: skip
+        check_tensor(value, name)
     if query.dim() != 2 or 0 in query.shape:
         raise ValueError(f"query must be a non-empty (N, D) tensor, got {tuple(query.shape)}")
     shape = tuple(query.shape)

@@ -22,8 +22,8 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from skelmask._checks import check_positive_int
-from skelmask.layouts import SkeletonLayout
+from skelmask._checks import check_positive_int, check_tensor
+from skelmask.layouts import SkeletonLayout, get_layout
 
 __all__ = ["SkeleMix", "SkeleMixResult", "mask_pool"]
 
@@ -73,7 +73,8 @@ class SkeleMix(nn.Module):
     one per batch). Randomness comes from ``generator`` or the global RNG.
 
     Args:
-        layout: Skeleton layout; its ``body_parts`` are the units of the spatial draw.
+        layout: Skeleton layout or a registered layout's name; its ``body_parts`` are the units
+            of the spatial draw.
         num_parts: ``(low, high)`` body parts per region, ``1 ≤ low ≤ high ≤`` number of parts.
             Default ``(2, 3)`` as in the released config.
         segment_ratio: ``(low, high)`` bounds of the segment length as fractions of ``T'``,
@@ -85,6 +86,7 @@ class SkeleMix(nn.Module):
 
     Raises:
         ValueError: If the layout has no body parts or an argument is out of range.
+        KeyError: If ``layout`` is a name that is not registered.
 
     Examples:
         >>> from skelmask.layouts import get_layout
@@ -100,7 +102,7 @@ class SkeleMix(nn.Module):
 
     def __init__(
         self,
-        layout: SkeletonLayout,
+        layout: str | SkeletonLayout,
         *,
         num_parts: tuple[int, int] = (2, 3),
         segment_ratio: tuple[float, float] = (7 / 16, 11 / 16),
@@ -108,6 +110,7 @@ class SkeleMix(nn.Module):
         per_sample: bool = False,
     ) -> None:
         super().__init__()
+        layout = get_layout(layout)
         parts = list(layout.body_parts.values())
         if not parts:
             raise ValueError(
@@ -202,6 +205,7 @@ class SkeleMix(nn.Module):
 
     def _check_input(self, x: torch.Tensor) -> tuple[int, int]:
         """Checks the ``(N, C, T, V, M)`` batch; returns ``(N, T)``."""
+        check_tensor(x, "x")
         if x.dim() != 5 or 0 in x.shape:
             raise ValueError(
                 f"x must be a non-empty (N, C, T, V, M) tensor, got shape {tuple(x.shape)}"

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from skelmask._checks import check_positive_int
+from skelmask._checks import check_positive_int, check_tensor
 
 __all__ = ["MLP", "Attention", "Block", "DropPath"]
 
@@ -33,6 +33,7 @@ def check_floating(x: torch.Tensor, name: str = "x", *, dtype: torch.dtype | Non
         name: Its argument name, for the message.
         dtype: The dtype of the model's parameters, or None to accept any floating dtype.
     """
+    check_tensor(x, name)
     if not x.is_floating_point():
         raise TypeError(
             f"{name} must be a floating-point tensor of coordinates, got dtype {x.dtype}; "

@@ -1,0 +1,102 @@
+"""NumPy where a tensor belongs is a ``TypeError`` naming the argument; NumPy scalars are numbers.
+
+Arrays used to fail inside with an ``AttributeError`` (``.dim()``, ``.is_floating_point()``)
+that named neither the argument nor the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from skelmask.layouts import get_layout
+from skelmask.losses import (
+    CrossContrastLoss,
+    MaskedReconstructionLoss,
+    MoCoQueue,
+    ScaledCosineError,
+    SkeleMixContrastLoss,
+    coordinate_target,
+    motion_target,
+)
+from skelmask.maskers import SkeleMix
+from skelmask.models import SkeletonEncoder, create_mae
+
+ARRAY = np.zeros((2, 8, 5, 3), dtype=np.float32)
+FEATURES = torch.zeros(4, 8)
+
+CALLS: dict[str, tuple[str, Callable[[], object]]] = {
+    "reconstruction pred": (
+        "pred",
+        lambda: MaskedReconstructionLoss()(
+            np.zeros((2, 10, 12)), torch.zeros(2, 10, 12), torch.ones(2, 10, dtype=torch.bool)
+        ),
+    ),
+    "reconstruction mask": (
+        "mask",
+        lambda: MaskedReconstructionLoss()(
+            torch.zeros(2, 10, 12), torch.zeros(2, 10, 12), np.ones((2, 10), dtype=bool)
+        ),
+    ),
+    "cross contrast": (
+        "features",
+        lambda: CrossContrastLoss()(np.zeros((2, 10, 8)), torch.zeros(2, 10, dtype=torch.long)),
+    ),
+    "cosine": ("target", lambda: ScaledCosineError()(FEATURES, FEATURES.numpy())),
+    "skelemix loss": (
+        "donor",
+        lambda: SkeleMixContrastLoss()(
+            FEATURES, FEATURES, FEATURES, FEATURES, np.arange(4), torch.zeros(16, 8)
+        ),
+    ),
+    "queue": ("keys", lambda: MoCoQueue(16, 8).enqueue(FEATURES.numpy())),
+    "motion target": ("coords", lambda: motion_target(ARRAY, 4)),
+    "coordinate target": ("coords", lambda: coordinate_target(ARRAY, 4)),
+    "encoder": (
+        "x",
+        lambda: SkeletonEncoder(num_joints=5, num_frames=8, embed_dim=8, depth=1, num_heads=1)(
+            ARRAY.transpose(0, 3, 1, 2)[..., None]
+        ),
+    ),
+    "skelemix": ("x", lambda: SkeleMix("nturgb+d", t_patch=4)(np.zeros((2, 3, 8, 25, 1)))),
+}
+
+
+@pytest.mark.parametrize("case", CALLS)
+def test_an_array_where_a_tensor_belongs_names_the_argument(case: str) -> None:
+    name, call = CALLS[case]
+    with pytest.raises(TypeError, match=rf"^{name} must be a torch\.Tensor, got ndarray; "):
+        call()
+
+
+def test_skelemix_takes_a_layout_name_like_the_other_maskers() -> None:
+    # It used to fail with an AttributeError on the string.
+    x = torch.randn(3, 3, 16, 25, 1)
+    by_name = SkeleMix("nturgb+d", t_patch=4)(x, generator=torch.Generator().manual_seed(0))
+    by_layout = SkeleMix(get_layout("nturgb+d"), t_patch=4)(
+        x, generator=torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(by_name.mixed, by_layout.mixed)
+    with pytest.raises(KeyError, match="unknown layout 'nope'"):
+        SkeleMix("nope")
+
+
+def test_numpy_scalars_configure_a_model_like_python_numbers() -> None:
+    sizes = {"num_frames": np.int64(16), "t_patch": np.int64(4), "embed_dim": np.int64(16)}
+    built = create_mae(
+        "mamp", layout="nturgb+d", depth=1, num_heads=2, decoder_dim=16, decoder_depth=1,
+        mask_ratio=np.float32(0.75), **sizes,  # type: ignore[arg-type]
+    )  # fmt: skip
+    reference = create_mae(
+        "mamp", layout="nturgb+d", depth=1, num_heads=2, decoder_dim=16, decoder_depth=1,
+        mask_ratio=float(np.float32(0.75)), num_frames=16, t_patch=4, embed_dim=16,
+    )  # fmt: skip
+    reference.load_state_dict(built.state_dict())
+    x = torch.randn(2, 3, 16, 25, 1)
+    out = built(x, generator=torch.Generator().manual_seed(0))
+    expected = reference(x, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out.mask, expected.mask)
+    assert torch.equal(out.loss, expected.loss)
