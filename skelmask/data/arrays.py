@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from skelmask._checks import as_integer
 from skelmask.layouts import get_layout
 
 __all__ = ["SkeletonArrays"]
@@ -82,8 +83,10 @@ class SkeletonArrays:
             )
         self.labels = _integer_vector(self.labels, "labels", num_samples)
         self.lengths = _integer_vector(self.lengths, "lengths", num_samples)
-        if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int):
+        num_classes = as_integer(self.num_classes)
+        if num_classes is None:
             raise TypeError(f"num_classes must be an int, got {type(self.num_classes).__name__}")
+        self.num_classes = num_classes  # a Python int, also from numpy.int64
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
         bad_labels = self.labels[(self.labels < 0) | (self.labels >= self.num_classes)]

@@ -74,6 +74,15 @@ def test_rejects_bad_fields(overrides: dict[str, Any], match: str) -> None:
         make(**overrides)
 
 
+def test_num_classes_takes_numpy_integers_but_not_bools() -> None:
+    # np.int64 (e.g. labels.max() + 1) was refused as "not an int"; it is stored as an int.
+    arrays = make(num_classes=np.int64(3))
+    assert (type(arrays.num_classes), arrays.num_classes) == (int, 3)
+    for flag in (True, np.bool_(True)):
+        with pytest.raises(TypeError, match="num_classes must be an int, got bool"):
+            make(num_classes=flag)
+
+
 def test_rejects_non_integer_labels() -> None:
     with pytest.raises(TypeError, match="labels must hold integers, got dtype float64"):
         make(labels=np.array([0.0, 1.0, 2.0]))
