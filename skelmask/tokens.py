@@ -108,6 +108,7 @@ class MaskResult(NamedTuple):
             ``(visible (B, K, D), mask (B, L) float 1 = removed, ids_restore, ids_keep)``.
 
         Raises:
+            TypeError: If ``tokens`` is not a ``torch.Tensor``.
             ValueError: If ``tokens`` does not hold this result's ``B`` and ``L`` tokens.
 
         Examples:
@@ -154,6 +155,7 @@ def mask_result_from_bool(
         The mask result.
 
     Raises:
+        TypeError: If ``mask`` is not a ``torch.Tensor``.
         ValueError: If a row does not keep exactly ``num_keep`` tokens or the sizes disagree.
     """
     check_tensor(mask, "mask")
@@ -199,6 +201,7 @@ def patchify(coords: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tens
         ``(B, T // t_patch, V // v_patch, t_patch·v_patch·C)``.
 
     Raises:
+        TypeError: If ``coords`` is not a ``torch.Tensor``.
         ValueError: If ``coords`` is not 4-D or a patch size does not divide its axis.
 
     Examples:
@@ -237,6 +240,7 @@ def unpatchify(grid: torch.Tensor, t_patch: int, v_patch: int = 1) -> torch.Tens
         ``(B, Tp·t_patch, Vp·v_patch, C)``.
 
     Raises:
+        TypeError: If ``grid`` is not a ``torch.Tensor``.
         ValueError: If the last axis is not a multiple of ``t_patch·v_patch``.
     """
     check_positive_int(t_patch, "t_patch")
@@ -273,6 +277,10 @@ def gather_tokens(tokens: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``(B, K, D)`` with ``out[b, k] = tokens[b, ids[b, k]]``.
+
+    Raises:
+        TypeError: If ``tokens`` or ``ids`` is not a ``torch.Tensor``.
+        ValueError: If the shapes are not ``(B, L, D)`` and ``(B, K)``.
     """
     check_tensor(tokens, "tokens")
     check_tensor(ids, "ids")
@@ -297,6 +305,10 @@ def restore_tokens(
 
     Returns:
         ``(B, L, D)`` in time-major grid order.
+
+    Raises:
+        TypeError: If an input is not a ``torch.Tensor``.
+        ValueError: If ``visible`` does not fit ``ids_restore`` or ``mask_token`` its width.
     """
     for value, name in (
         (visible, "visible"),

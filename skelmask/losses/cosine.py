@@ -86,6 +86,7 @@ class ScaledCosineError(nn.Module):
             Float32 scalar for ``"mean"``/``"sum"``; float32 ``(...)`` for ``"none"``.
 
         Raises:
+            TypeError: If an input is not a ``torch.Tensor``.
             ValueError: If the shapes differ, ``pred`` has no feature axis (``D ≥ 1``) or
                 ``mask`` has the wrong shape or dtype.
         """

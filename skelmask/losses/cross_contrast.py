@@ -157,6 +157,7 @@ class CrossContrastLoss(nn.Module):
             every matrix is then ``[[1]] = I``.
 
         Raises:
+            TypeError: If an input is not a ``torch.Tensor``.
             ValueError: If a shape does not match or ``branch`` holds values other than 0 and 1.
                 Off the CPU the value check is queued on the device, so that the host does not
                 wait for it every step; it fails, with the same message, at the next

@@ -53,6 +53,7 @@ def motion_target(
         ``coords``).
 
     Raises:
+        TypeError: If ``coords`` is not a ``torch.Tensor``.
         ValueError: If ``coords`` is not 4-D, a patch size does not divide its axis or
             ``order`` is not an integer in ``[1, T - 1]``.
 
@@ -230,6 +231,7 @@ class MaskedReconstructionLoss(nn.Module):
             Scalar float32 loss.
 
         Raises:
+            TypeError: If an input is not a ``torch.Tensor``.
             ValueError: If the shapes do not agree, ``mask`` is not bool, or
                 ``normalize_target`` is set and ``P < 2``.
         """

@@ -81,6 +81,7 @@ class MoCoQueue(nn.Module):
                 ``world_size·B`` keys are written.
 
         Raises:
+            TypeError: If ``keys`` is not a ``torch.Tensor``.
             ValueError: If ``keys`` is not ``(B, D)`` or more keys arrive than the queue holds.
         """
         check_tensor(keys, "keys")
@@ -239,6 +240,7 @@ class SkeleMixContrastLoss(nn.Module):
             The total loss and each term.
 
         Raises:
+            TypeError: If an input is not a ``torch.Tensor``.
             ValueError: If the shapes do not match or ``donor`` is not integer in ``[0, N)``.
                 Off the CPU the range check is queued on the device, so that the host does not
                 wait for it every step; it fails, with the same message, at the next

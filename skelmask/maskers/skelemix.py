@@ -164,6 +164,7 @@ class SkeleMix(nn.Module):
             The mixed batch, the donors and the input- and feature-level region masks.
 
         Raises:
+            TypeError: If ``x`` is not a ``torch.Tensor``.
             ValueError: If ``x`` does not have that shape.
         """
         batch, frames = self._check_input(x)

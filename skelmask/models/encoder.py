@@ -164,7 +164,7 @@ class SkeletonEncoder(nn.Module):
 
         Raises:
             ValueError: If ``x`` does not have that shape.
-            TypeError: If ``x`` is not floating-point, or (outside autocast) not of the
+            TypeError: If ``x`` is not a floating-point tensor or (outside autocast) not of the
                 parameters' dtype.
         """
         check_floating(x, dtype=self.patch_embed.weight.dtype)
