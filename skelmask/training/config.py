@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import numpy as np
+
+from skelmask._checks import as_integer, as_real
 
 __all__ = ["FinetuneConfig", "PretrainConfig", "ProbeConfig"]
 
@@ -44,15 +49,63 @@ class _Config:
         return cls(**values)
 
 
-def _check_common(epochs: int, batch_size: int, lr: float, num_workers: int) -> None:
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if num_workers < 0:
-        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+class _Fields:
+    """Checks a configuration's fields and stores them as plain Python values.
+
+    Configurations are often read from hand-edited JSON or YAML, where a string ``"false"`` is
+    truthy and ``1e-3`` can arrive as a string; every field is checked for its type and range,
+    and NumPy scalars are stored as the Python numbers they are.
+    """
+
+    def __init__(self, config: _Config) -> None:
+        self.config = config
+        self.owner = type(config).__name__
+
+    def _fail(self, name: str, expected: str) -> ValueError:
+        value = getattr(self.config, name)
+        return ValueError(f"{self.owner}.{name} must be {expected}, got {value!r}")
+
+    def integer(self, name: str, minimum: int) -> None:
+        """An int ``>= minimum`` (bools are not ints here)."""
+        number = as_integer(getattr(self.config, name))
+        if number is None or number < minimum:
+            raise self._fail(name, f"an integer >= {minimum}")
+        setattr(self.config, name, number)
+
+    def real(
+        self, name: str, low: float, high: float = math.inf, *, open_low: bool = False,
+        open_high: bool = False, optional: bool = False,
+    ) -> None:  # fmt: skip
+        """A finite float in the interval from ``low`` to ``high``; None if ``optional``."""
+        value = getattr(self.config, name)
+        if optional and value is None:
+            return
+        number = as_real(value)
+        above = number is not None and (number > low if open_low else number >= low)
+        below = number is not None and (number < high if open_high else number <= high)
+        if number is None or not math.isfinite(number) or not (above and below):
+            if math.isinf(high):
+                bound = f"{'>' if open_low else '>='} {low:g}"
+            else:
+                bound = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+            kind = "None or a finite number" if optional else "a finite number"
+            raise self._fail(name, f"{kind} {bound}")
+        setattr(self.config, name, number)
+
+    def flag(self, name: str) -> None:
+        """A bool (not a string: ``"false"`` would be truthy)."""
+        value = getattr(self.config, name)
+        if not isinstance(value, (bool, np.bool_)):
+            raise self._fail(name, "True or False")
+        setattr(self.config, name, bool(value))
+
+    def common(self) -> None:
+        """The fields every configuration has."""
+        self.integer("epochs", 1)
+        self.integer("batch_size", 1)
+        self.real("lr", 0.0, open_low=True)
+        self.integer("seed", 0)
+        self.integer("num_workers", 0)
 
 
 @dataclass
@@ -95,7 +148,15 @@ class PretrainConfig(_Config):
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        _check_common(self.epochs, self.batch_size, self.lr, self.num_workers)
+        fields = _Fields(self)
+        fields.common()
+        fields.real("min_lr", 0.0)
+        fields.integer("warmup_epochs", 0)
+        fields.real("weight_decay", 0.0)
+        _check_betas(self)
+        fields.real("grad_clip", 0.0, open_low=True, optional=True)
+        fields.flag("amp")
+        fields.flag("compile")
 
 
 @dataclass
@@ -126,7 +187,10 @@ class ProbeConfig(_Config):
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        _check_common(self.epochs, self.batch_size, self.lr, self.num_workers)
+        fields = _Fields(self)
+        fields.common()
+        fields.real("momentum", 0.0, 1.0, open_high=True)
+        fields.real("weight_decay", 0.0)
         if self.batch_size < 2:
             raise ValueError(
                 f"batch_size must be >= 2 for the linear probe (its BatchNorm head needs two "
@@ -176,8 +240,28 @@ class FinetuneConfig(_Config):
     labelled_ratio: float | None = None
 
     def __post_init__(self) -> None:
-        _check_common(self.epochs, self.batch_size, self.lr, self.num_workers)
-        if self.labelled_ratio is not None and not 0 < self.labelled_ratio <= 1:
-            raise ValueError(f"labelled_ratio must be in (0, 1], got {self.labelled_ratio}")
-        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
-            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        fields = _Fields(self)
+        fields.common()
+        fields.real("min_lr", 0.0)
+        fields.integer("warmup_epochs", 0)
+        fields.real("weight_decay", 0.0)
+        fields.real("layer_decay", 0.0, 1.0, open_low=True, optional=True)
+        fields.real("label_smoothing", 0.0, 1.0, open_high=True)
+        fields.real("grad_clip", 0.0, open_low=True, optional=True)
+        fields.flag("amp")
+        fields.real("labelled_ratio", 0.0, 1.0, open_low=True, optional=True)
+
+
+def _check_betas(config: PretrainConfig) -> None:
+    """AdamW's betas: two numbers in [0, 1), stored as a tuple of floats."""
+    betas: object = config.betas  # checked at run time, whatever the annotation says
+    numbers = [as_real(beta) for beta in betas] if isinstance(betas, (tuple, list)) else []
+    first, second = [*numbers, None, None][:2]
+    if (
+        len(numbers) != 2
+        or first is None
+        or second is None
+        or not (0.0 <= first < 1.0 and 0.0 <= second < 1.0)
+    ):
+        raise ValueError(f"PretrainConfig.betas must be two numbers in [0, 1), got {betas!r}")
+    config.betas = (first, second)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,6 +80,43 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
         FinetuneConfig(labelled_ratio=0.0)
     with pytest.raises(ValueError, match="layer_decay"):
         FinetuneConfig(layer_decay=1.5)
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: PretrainConfig(epochs=True), r"PretrainConfig\.epochs must be an integer >= 1, got True"),
+        (lambda: PretrainConfig(epochs=3.0), r"PretrainConfig\.epochs must be an integer >= 1, got 3\.0"),
+        (lambda: PretrainConfig(lr=float("nan")), r"PretrainConfig\.lr must be a finite number > 0, got nan"),
+        (lambda: PretrainConfig(lr="1e-3"), r"PretrainConfig\.lr must be a finite number > 0, got '1e-3'"),
+        (lambda: PretrainConfig(min_lr=-1.0), r"PretrainConfig\.min_lr must be a finite number >= 0"),
+        (lambda: PretrainConfig(warmup_epochs=-1), r"PretrainConfig\.warmup_epochs must be an integer >= 0"),
+        (lambda: PretrainConfig(amp="false"), r"PretrainConfig\.amp must be True or False, got 'false'"),
+        (lambda: PretrainConfig(compile=1), r"PretrainConfig\.compile must be True or False, got 1"),
+        (lambda: PretrainConfig(betas=(0.9,)), r"PretrainConfig\.betas must be two numbers in \[0, 1\)"),
+        (lambda: PretrainConfig(betas=(0.9, 1.0)), r"PretrainConfig\.betas must be two numbers in \[0, 1\)"),
+        (lambda: PretrainConfig(grad_clip=0.0), r"PretrainConfig\.grad_clip must be None or a finite number > 0"),
+        (lambda: PretrainConfig(seed=-1), r"PretrainConfig\.seed must be an integer >= 0, got -1"),
+        (lambda: ProbeConfig(momentum=1.0), r"ProbeConfig\.momentum must be a finite number in \[0, 1\)"),
+        (lambda: ProbeConfig(num_workers=-1), r"ProbeConfig\.num_workers must be an integer >= 0"),
+        (lambda: FinetuneConfig(labelled_ratio="0.1"), r"FinetuneConfig\.labelled_ratio must be None or a finite number in \(0, 1\], got '0\.1'"),
+        (lambda: FinetuneConfig(label_smoothing=1.0), r"FinetuneConfig\.label_smoothing must be a finite number in \[0, 1\)"),
+        (lambda: FinetuneConfig(weight_decay=float("inf")), r"FinetuneConfig\.weight_decay must be a finite number >= 0"),
+    ],
+)  # fmt: skip
+def test_config_fields_are_checked_for_type_and_range(build: Any, match: str) -> None:
+    # Hand-edited JSON or YAML gives strings and bools where numbers belong: "false" is truthy,
+    # and a NaN learning rate or a float epoch count used to pass unnoticed.
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_config_fields_are_stored_as_python_numbers() -> None:
+    config = PretrainConfig(epochs=np.int64(3), lr=np.float32(0.5), betas=[0.9, np.float32(0.5)])  # type: ignore[arg-type]
+    assert (type(config.epochs), type(config.lr)) == (int, float)
+    assert config.betas == (0.9, 0.5)
+    assert json.loads(json.dumps(config.to_dict()))["epochs"] == 3
+    assert FinetuneConfig(layer_decay=None, labelled_ratio=np.float32(0.5)).labelled_ratio == 0.5
 
 
 def test_setup_distributed_without_torchrun_is_single_process(
