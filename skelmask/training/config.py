@@ -49,6 +49,18 @@ class _Config:
         return cls(**values)
 
 
+def check_config(config: object, expected: type[_C], name: str = "config") -> _C:
+    """Returns ``config`` after checking that it is an ``expected`` instance.
+
+    A plain dict (read from JSON or YAML) is the usual mistake; the error says how to build one.
+    """
+    if not isinstance(config, expected):
+        kind = expected.__name__
+        hint = f"; build one with {kind}.from_dict({name})" if isinstance(config, dict) else ""
+        raise TypeError(f"{name} must be a {kind}, got {type(config).__name__}{hint}")
+    return config
+
+
 class _Fields:
     """Checks a configuration's fields and stores them as plain Python values.
 

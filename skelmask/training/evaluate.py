@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-from skelmask.training.config import ProbeConfig
+from skelmask.training.config import ProbeConfig, check_config
 from skelmask.training.dist import DistributedContext
 from skelmask.training.logging import MetricLogger, progress
 from skelmask.training.loop import (
@@ -319,6 +319,10 @@ def linear_probe(
     Returns:
         Last-epoch test accuracy, and the best epoch's (labelled, for reference).
 
+    Raises:
+        TypeError: If ``config`` is not a ``ProbeConfig`` (a dict, say).
+        ValueError: If ``num_classes < 2``.
+
     Examples:
         >>> from skelmask.training import DistributedContext, ProbeConfig, linear_probe
         >>> encoder = torch.nn.Identity()
@@ -333,6 +337,7 @@ def linear_probe(
         raise ValueError(
             f"num_classes must be at least 2 (one class makes every accuracy 1.0), got {num_classes}"
         )
+    check_config(config, ProbeConfig)
     seed_everything(config.seed, context.rank)
     device = context.device
     was_training = encoder.training

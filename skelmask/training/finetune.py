@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Subset
 
-from skelmask.training.config import FinetuneConfig
+from skelmask.training.config import FinetuneConfig, check_config
 from skelmask.training.dist import DistributedContext
 from skelmask.training.evaluate import EvalResult, supervised_epochs
 from skelmask.training.logging import MetricLogger
@@ -51,6 +51,9 @@ def finetune(
     Returns:
         Last-epoch test accuracy, and the best epoch's (labelled, for reference).
 
+    Raises:
+        TypeError: If ``config`` is not a ``FinetuneConfig`` (a dict, say).
+
     Examples:
         >>> from skelmask.training import DistributedContext, FinetuneConfig, finetune
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).repeat(4, 1)
@@ -64,6 +67,7 @@ def finetune(
         ... ).last_accuracy
         1.0
     """
+    check_config(config, FinetuneConfig)
     seed_everything(config.seed, context.rank)
     if config.labelled_ratio is not None:
         chosen = labelled_subset(_labels_of(train), config.labelled_ratio, config.seed)

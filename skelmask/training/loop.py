@@ -26,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from skelmask._checks import check_positive_int
 from skelmask.training.config import FinetuneConfig, PretrainConfig, ProbeConfig
 from skelmask.training.dist import DistributedContext
 from skelmask.training.logging import progress
@@ -232,6 +233,7 @@ def shard_loader(
     dataset: SampleDataset, batch_size: int, num_workers: int, context: DistributedContext
 ) -> tuple[DataLoader[tuple[Tensor, ...]], int]:
     """In-order loader over samples ``rank, rank + R, …`` (no padding, unlike the sampler)."""
+    batch_size = check_positive_int(batch_size, "batch_size")
     size = len(cast(Sized, dataset))
     if size < context.world_size:
         raise ValueError(f"{size} samples cannot be split over {context.world_size} ranks")

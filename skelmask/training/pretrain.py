@@ -12,7 +12,7 @@ import torch.distributed as dist
 from torch import nn
 
 from skelmask.training.checkpoint import load_weights, save_checkpoint
-from skelmask.training.config import PretrainConfig
+from skelmask.training.config import PretrainConfig, check_config
 from skelmask.training.dist import DistributedContext
 from skelmask.training.logging import MetricLogger
 from skelmask.training.loop import Loop, LoopSettings, SampleDataset, wrap
@@ -69,6 +69,7 @@ def pretrain(
         ``loss`` (mean over steps and ranks) and ``lr`` (at the end of the epoch).
 
     Raises:
+        TypeError: If ``config`` is not a ``PretrainConfig`` (a dict, say).
         CheckpointError: If ``resume`` cannot be loaded, is damaged, or was written for a model
             of another configuration or shape.
         FloatingPointError: If the loss becomes NaN or infinite.
@@ -90,6 +91,7 @@ def pretrain(
         >>> [record["epoch"] for record in history]
         [0, 1]
     """
+    check_config(config, PretrainConfig)
     seed_everything(config.seed, context.rank)
     model.to(context.device)
     optimizer = torch.optim.AdamW(

@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -511,3 +512,32 @@ def test_ddp_on_two_cpu_ranks_matches_one_process_with_the_global_batch(tmp_path
     checkpoint = torch.load(tmp_path / "ckpt" / CHECKPOINT_NAME, weights_only=True)
     assert len(checkpoint["rng"]) == WORLD_SIZE
     assert checkpoint["epoch"] == 1
+
+
+@pytest.mark.parametrize(
+    ("call", "kind"),
+    [
+        (lambda model, data, config: pretrain(model, data, config, context=DistributedContext()), "PretrainConfig"),
+        (lambda model, data, config: linear_probe(model, data, data, 2, config, context=DistributedContext()), "ProbeConfig"),
+        (lambda model, data, config: finetune(model, data, data, config, context=DistributedContext()), "FinetuneConfig"),
+    ],
+)  # fmt: skip
+def test_a_dict_config_is_a_type_error_that_says_how_to_build_one(call: Any, kind: str) -> None:
+    # A dict read from YAML used to fail with an AttributeError on .seed.
+    with pytest.raises(
+        TypeError,
+        match=rf"config must be a {kind}, got dict; build one with {kind}\.from_dict\(config\)",
+    ):
+        call(None, None, {"epochs": 1})
+
+
+def test_feature_extraction_takes_a_numpy_batch_size() -> None:
+    # DataLoader refused np.int64(4) with "should be a positive integer value, but got 4".
+    encoder = torch.nn.Identity()
+    encoder.forward_features = encoder.forward  # type: ignore[assignment]
+    data = torch.utils.data.TensorDataset(torch.arange(6.0).view(3, 2), torch.tensor([0, 1, 0]))
+    features, labels = extract_features(
+        encoder, data, batch_size=np.int64(2), context=DistributedContext()
+    )  # type: ignore[arg-type]
+    assert torch.equal(features, torch.arange(6.0).view(3, 2))
+    assert labels.tolist() == [0, 1, 0]
