@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
 
 __all__ = [
     "as_integer",
+    "as_integers",
     "as_real",
     "check_finite",
     "check_holds",
@@ -50,13 +52,33 @@ def check_positive_int(value: object, name: str) -> int:
 
 
 def as_integer(value: object) -> int | None:
-    """``value`` as an int if it is an integral number (Python's or NumPy's), else None.
+    """``value`` as an int if it is an integer, else None (a float is not, even when whole).
 
-    Bools are not numbers here: ``True`` as a size or a count is a mistake.
+    Python's ints, NumPy's integers and one-element integer tensors are integers. Bools are not
+    numbers here: ``True`` as a size or a count is a mistake.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    if isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, torch.Tensor) and value.dtype == torch.bool
+    ):
         return None
-    return int(value)
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def as_integers(values: Iterable[object], name: str) -> tuple[int, ...]:
+    """``values`` as a tuple of ints; ``TypeError`` naming ``name[i]`` at the first non-integer.
+
+    Where ``int()`` would truncate ``0.5`` to a valid index, this refuses it.
+    """
+    result = []
+    for index, value in enumerate(values):
+        number = as_integer(value)
+        if number is None:
+            raise TypeError(f"{name}[{index}] must be an integer, got {value!r}")
+        result.append(number)
+    return tuple(result)
 
 
 def as_real(value: object) -> float | None:

@@ -29,6 +29,8 @@ from types import MappingProxyType
 
 import torch
 
+from skelmask._checks import as_integer, as_integers
+
 __all__ = [
     "SkeletonLayout",
     "get_layout",
@@ -54,6 +56,8 @@ class SkeletonLayout:
             Defaults to the root.
 
     Raises:
+        TypeError: If a parent, ``center`` or a joint of a body part or subset is not an integer
+            (``int()`` would truncate ``0.5`` to a valid index).
         ValueError: If the parent array is not a single tree (no root, two roots, a parent out of
             range, a joint that is its own ancestor), if the number of names does not match, or
             if a body part or subset names an index out of range.
@@ -77,7 +81,7 @@ class SkeletonLayout:
         subsets: Mapping[str, Sequence[int]] | None = None,
         center: int | None = None,
     ) -> None:
-        parents_tuple = tuple(int(p) for p in parents)
+        parents_tuple = as_integers(parents, "parents")
         names_tuple = tuple(str(n) for n in joint_names)
         _validate_tree(parents_tuple)
         num_joints = len(parents_tuple)
@@ -90,14 +94,15 @@ class SkeletonLayout:
             duplicates = sorted({n for n in names_tuple if names_tuple.count(n) > 1})
             raise ValueError(f"joint_names must be unique; repeated: {duplicates}")
         root = parents_tuple.index(-1)
-        if center is None:
-            center = root
-        if not 0 <= center < num_joints:
+        center_index = root if center is None else as_integer(center)
+        if center_index is None:
+            raise TypeError(f"center must be a joint index (an integer), got {center!r}")
+        if not 0 <= center_index < num_joints:
             raise ValueError(f"center must be a joint index in [0, {num_joints}), got {center}")
         self._name = name
         self._joint_names = names_tuple
         self._parents = parents_tuple
-        self._center = int(center)
+        self._center = center_index
         self._body_parts = _validated_groups("body_parts", body_parts or {}, num_joints)
         self._subsets = _validated_groups("subsets", subsets or {}, num_joints)
 
@@ -164,10 +169,20 @@ class SkeletonLayout:
             The validated layout, with ``center`` set to ``root``.
 
         Raises:
+            TypeError: If ``num_joints``, ``root`` or a joint of an edge is not an integer.
             ValueError: If an edge names a joint out of range, or the edges do not form a tree
                 spanning all ``num_joints`` joints.
         """
-        edge_list = [(int(a), int(b)) for a, b in edges]
+        for value, argument in ((num_joints, "num_joints"), (root, "root")):
+            if as_integer(value) is None:
+                raise TypeError(f"{argument} must be an integer, got {value!r}")
+        num_joints, root = int(num_joints), int(root)
+        edge_list = []
+        for index, edge in enumerate(edges):
+            pair = as_integers(edge, f"edges[{index}]")
+            if len(pair) != 2:
+                raise ValueError(f"edges[{index}] must be a pair of joints, got {edge!r}")
+            edge_list.append((pair[0], pair[1]))
         for a, b in edge_list:
             if not (0 <= a < num_joints and 0 <= b < num_joints):
                 raise ValueError(
@@ -331,6 +346,7 @@ class SkeletonLayout:
             The new layout.
 
         Raises:
+            TypeError: If ``joints`` holds a non-integer.
             ValueError: If ``joints`` is empty, repeats a joint or holds an index outside the
                 layout, or ``root`` is not among them.
             KeyError: If ``joints`` names no subset or body part.
@@ -345,7 +361,7 @@ class SkeletonLayout:
             default_name = f"{self._name}/{joints}"
             kept = self.subset(joints)
         else:
-            kept = tuple(int(j) for j in joints)
+            kept = as_integers(joints, "joints")
             default_name = f"{self._name}/{len(kept)} joints"
         if not kept:
             raise ValueError("joints must name at least one joint, got an empty selection")
@@ -489,7 +505,7 @@ def _validated_groups(
 ) -> Mapping[str, tuple[int, ...]]:
     checked: dict[str, tuple[int, ...]] = {}
     for group_name, joints in groups.items():
-        indices = tuple(int(j) for j in joints)
+        indices = as_integers(joints, f"{argument}[{group_name!r}]")
         if not indices:
             raise ValueError(f"{argument}[{group_name!r}] is empty; expected at least one joint")
         bad = [j for j in indices if not 0 <= j < num_joints]

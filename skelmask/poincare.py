@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelmask import _poincare
-from skelmask._checks import check_positive
+from skelmask._checks import check_positive, check_tensor
 
 __all__ = ["DEFAULT_CLIP_R", "PoincareEmbedding"]
 
@@ -107,7 +107,11 @@ class PoincareEmbedding(nn.Module):
 
         Returns:
             Float32 points ``(..., D)`` with ``sqrt(c)·‖y‖ ≤ 1 - 4e-3``.
+
+        Raises:
+            TypeError: If ``tokens`` is not a ``torch.Tensor``.
         """
+        check_tensor(tokens, "tokens")
         with torch.autocast(device_type=tokens.device.type, enabled=False):
             return _poincare.expmap0(tokens.float(), self.curvature, clip_r=self.clip_r)
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -200,3 +201,26 @@ def test_layouts_compare_and_hash_by_content() -> None:
     assert a == b
     assert hash(a) == hash(b)
     assert a != a.reroot(1)
+
+
+def test_joint_indices_must_be_integers_not_truncated_floats() -> None:
+    # int() used to turn a parent of 0.5 into 0 and True into 1, silently.
+    for bad, shown in ((0.5, "0.5"), (0.0, "0.0"), (True, "True")):
+        with pytest.raises(TypeError, match=rf"parents\[1\] must be an integer, got {shown}"):
+            SkeletonLayout.from_parents([-1, bad, 1])
+    with pytest.raises(TypeError, match=r"edges\[0\]\[1\] must be an integer, got 1\.5"):
+        SkeletonLayout.from_edges(3, [(0, 1.5), (1, 2)], root=0)
+    with pytest.raises(ValueError, match=r"edges\[1\] must be a pair of joints, got \(1, 2, 3\)"):
+        SkeletonLayout.from_edges(3, [(0, 1), (1, 2, 3)], root=0)
+    with pytest.raises(TypeError, match=r"root must be an integer, got 1\.0"):
+        SkeletonLayout.from_edges(3, [(0, 1), (1, 2)], root=1.0)
+    with pytest.raises(TypeError, match=r"center must be a joint index \(an integer\), got 0\.5"):
+        SkeletonLayout.from_parents([-1, 0, 1], center=0.5)
+    with pytest.raises(TypeError, match=r"body_parts\['arm'\]\[0\] must be an integer, got 1\.5"):
+        SkeletonLayout.from_parents([-1, 0, 1], body_parts={"arm": [1.5]})
+    with pytest.raises(TypeError, match=r"joints\[1\] must be an integer, got 1\.0"):
+        get_layout("nturgb+d").select([0, 1.0])
+    # Integers of NumPy and one-element integer tensors are integers.
+    expected = SkeletonLayout.from_parents([-1, 0, 1, 1]).parents
+    assert SkeletonLayout.from_parents(np.array([-1, 0, 1, 1])).parents == expected
+    assert SkeletonLayout.from_parents(torch.tensor([-1, 0, 1, 1])).parents == expected

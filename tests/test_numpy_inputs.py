@@ -24,6 +24,7 @@ from skelmask.losses import (
 )
 from skelmask.maskers import SkeleMix
 from skelmask.models import SkeletonEncoder, create_mae
+from skelmask.poincare import PoincareEmbedding
 
 ARRAY = np.zeros((2, 8, 5, 3), dtype=np.float32)
 FEATURES = torch.zeros(4, 8)
@@ -62,6 +63,7 @@ CALLS: dict[str, tuple[str, Callable[[], object]]] = {
         ),
     ),
     "skelemix": ("x", lambda: SkeleMix("nturgb+d", t_patch=4)(np.zeros((2, 3, 8, 25, 1)))),
+    "poincare": ("tokens", lambda: PoincareEmbedding()(np.zeros((2, 3)))),
 }
 
 
