@@ -102,3 +102,11 @@ def test_numpy_scalars_configure_a_model_like_python_numbers() -> None:
     expected = reference(x, generator=torch.Generator().manual_seed(0))
     assert torch.equal(out.mask, expected.mask)
     assert torch.equal(out.loss, expected.loss)
+
+
+def test_skelemix_part_counts_must_be_integers() -> None:
+    with pytest.raises(TypeError, match=r"num_parts\[0\] must be an integer, got 2\.5"):
+        SkeleMix("nturgb+d", num_parts=(2.5, 3))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"num_parts must be \(low, high\), got \(1, 2, 3\)"):
+        SkeleMix("nturgb+d", num_parts=(1, 2, 3))  # type: ignore[arg-type]
+    assert SkeleMix("nturgb+d", num_parts=(np.int64(1), 2)).num_parts == (1, 2)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from skelmask._checks import (
+    as_integers,
     check_finite,
     check_mask_ratio,
     check_positive,
@@ -430,7 +431,10 @@ class Masker(nn.Module, ABC):
                     + (shown if given else "")
                 )
             grid_size = (1, num_tokens)
-        time_patches, joint_patches = (int(size) for size in grid_size)
+        sizes = as_integers(grid_size, "grid_size")
+        if len(sizes) != 2:
+            raise ValueError(f"grid_size must be (Tp, Vp), got {grid_size!r}")
+        time_patches, joint_patches = sizes
         if time_patches < 1 or joint_patches < 1 or time_patches * joint_patches != num_tokens:
             raise ValueError(
                 f"grid_size=(Tp, Vp) = {tuple(grid_size)} must multiply to the L = {num_tokens} "

@@ -12,7 +12,7 @@ from typing import Literal, TypeAlias
 
 import torch
 
-from skelmask._checks import as_integer, check_mask_ratio, check_positive_int
+from skelmask._checks import as_integer, as_integers, check_mask_ratio, check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.base import MaskContext, Masker, Priority
 from skelmask.sampling import gumbel_noise, num_hidden_tokens
@@ -306,7 +306,7 @@ def _check_part_map(
     owner: dict[int, str] = {}
     checked: dict[str, tuple[int, ...]] = {}
     for name, joints in groups.items():
-        indices = tuple(int(j) for j in joints)
+        indices = as_integers(joints, f"{source}[{name!r}]")
         if not indices:
             raise ValueError(f"{source}[{name!r}] is empty; expected at least one joint index")
         bad = [j for j in indices if not 0 <= j < layout.num_joints]

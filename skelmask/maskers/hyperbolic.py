@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from skelmask import _poincare
-from skelmask._checks import check_positive
+from skelmask._checks import as_integers, check_positive
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
@@ -319,7 +319,7 @@ def _resolve_root_joints(
                 f"root_joints={root_joints!r} is not a subset or body part of layout "
                 f"{layout.name!r}; known: {known}"
             ) from None
-    joints = tuple(int(j) for j in root_joints)
+    joints = as_integers(root_joints, "root_joints")
     if not joints:
         raise ValueError("root_joints must name at least one joint, got an empty sequence")
     bad = [j for j in joints if not 0 <= j < layout.num_joints]

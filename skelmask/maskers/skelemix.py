@@ -22,7 +22,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from skelmask._checks import check_positive_int, check_tensor
+from skelmask._checks import as_integers, check_positive_int, check_tensor
 from skelmask.layouts import SkeletonLayout, get_layout
 
 __all__ = ["SkeleMix", "SkeleMixResult", "mask_pool"]
@@ -116,7 +116,10 @@ class SkeleMix(nn.Module):
             raise ValueError(
                 f"layout {layout.name!r} has no body_parts; SkeleMix draws whole body parts"
             )
-        low_parts, high_parts = (int(n) for n in num_parts)
+        counts = as_integers(num_parts, "num_parts")
+        if len(counts) != 2:
+            raise ValueError(f"num_parts must be (low, high), got {num_parts!r}")
+        low_parts, high_parts = counts
         if not 1 <= low_parts <= high_parts <= len(parts):
             raise ValueError(
                 f"num_parts must be (low, high) with 1 <= low <= high <= {len(parts)} (the "

@@ -424,3 +424,20 @@ def test_runs_on_device(name: str, device: torch.device) -> None:
     result = run_masker(masker, tokens, torch.Generator(device=device).manual_seed(0))
     assert result.mask.device.type == device.type
     assert_valid(result, tokens)
+
+
+def test_sizes_and_joint_indices_must_be_integers_not_truncated_floats() -> None:
+    # int() used to truncate these silently: grid_size=(30.9, 25) passed as (30, 25).
+    tokens = torch.randn(2, 40, 8)
+    with pytest.raises(TypeError, match=r"grid_size\[0\] must be an integer, got 8\.0"):
+        RandomMasker(0.5, granularity="joint")(tokens, grid_size=(8.0, 5))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"grid_size must be \(Tp, Vp\), got \(8, 5, 1\)"):
+        RandomMasker(0.5, granularity="joint")(tokens, grid_size=(8, 5, 1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"root_joints\[0\] must be an integer, got 0\.5"):
+        HyperbolicHierarchyMasker(0.5, layout=chain_layout(4), root_joints=(0.5,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"part_map\['a'\]\[0\] must be an integer, got 1\.5"):
+        BodyPartMasker(layout=chain_layout(4), part_map={"a": [1.5], "b": [2]}, num_parts=1)  # type: ignore[list-item]
+    assert RandomMasker(0.5, granularity="joint")(tokens, grid_size=(np.int64(8), 5)).grid_size == (
+        8,
+        5,
+    )
