@@ -33,9 +33,12 @@ def check_mask_ratio(mask_ratio: float, name: str = "mask_ratio") -> float:
 
 
 def check_positive(value: float, name: str) -> float:
-    """Returns ``value`` as a float after checking that it is finite and > 0."""
-    number = float(value)
-    if not (number > 0.0 and math.isfinite(number)):
+    """Returns ``value`` as a float after checking that it is a finite number > 0.
+
+    Strings and bools are not numbers here (``float("0.8")`` and ``float(True)`` would pass).
+    """
+    number = as_real(value)
+    if number is None or not (number > 0.0 and math.isfinite(number)):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return number
 
@@ -82,10 +85,14 @@ def as_integers(values: Iterable[object], name: str) -> tuple[int, ...]:
 
 
 def as_real(value: object) -> float | None:
-    """``value`` as a float if it is a real number (``numpy.float32`` too), else None.
+    """``value`` as a float if it is a real number, else None.
 
-    Bools are not numbers here, as in ``as_integer``.
+    Python's and NumPy's real numbers (``numpy.float32`` too) and one-element real tensors are
+    real numbers; strings are not, and bools are not numbers here, as in ``as_integer``.
     """
+    if isinstance(value, torch.Tensor):
+        real = value.numel() == 1 and value.dtype != torch.bool and not value.is_complex()
+        return float(value) if real else None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return None
     return float(value)

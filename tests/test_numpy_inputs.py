@@ -22,7 +22,7 @@ from skelmask.losses import (
     coordinate_target,
     motion_target,
 )
-from skelmask.maskers import SkeleMix
+from skelmask.maskers import MotionAwareMasker, SkeleMix
 from skelmask.models import SkeletonEncoder, create_mae
 from skelmask.poincare import PoincareEmbedding
 
@@ -110,3 +110,19 @@ def test_skelemix_part_counts_must_be_integers() -> None:
     with pytest.raises(ValueError, match=r"num_parts must be \(low, high\), got \(1, 2, 3\)"):
         SkeleMix("nturgb+d", num_parts=(1, 2, 3))  # type: ignore[arg-type]
     assert SkeleMix("nturgb+d", num_parts=(np.int64(1), 2)).num_parts == (1, 2)
+
+
+def test_positive_settings_refuse_strings_and_bools() -> None:
+    # float("0.8") and float(True) used to pass as temperatures, curvatures and weights.
+    for bad in ("0.8", True):
+        with pytest.raises(
+            ValueError, match=rf"temperature must be a finite number > 0, got {bad!r}"
+        ):
+            MotionAwareMasker(temperature=bad)  # type: ignore[arg-type]
+        with pytest.raises(
+            ValueError, match=rf"curvature must be a finite number > 0, got {bad!r}"
+        ):
+            PoincareEmbedding(curvature=bad)  # type: ignore[arg-type]
+    # Real numbers of NumPy and one-element tensors are numbers.
+    assert MotionAwareMasker(temperature=np.float32(0.5)).temperature == 0.5
+    assert MotionAwareMasker(temperature=torch.tensor(0.5)).temperature == 0.5  # type: ignore[arg-type]

@@ -127,7 +127,8 @@ def check_ratio_spec(
         if low > high:
             raise ValueError(f"{name} range (low, high) needs low <= high, got {value!r}")
         return (low, high)
-    number = as_real(value)
+    # A tensor ratio is refused: reading it back would stop the host at every call on a GPU.
+    number = None if isinstance(value, torch.Tensor) else as_real(value)
     if number is None:
         raise TypeError(
             f"{name} must be a number in (0, 1), a (low, high) range or a RatioSchedule, got "
