@@ -25,9 +25,12 @@ __all__ = [
 
 
 def check_mask_ratio(mask_ratio: float, name: str = "mask_ratio") -> float:
-    """Returns ``mask_ratio`` as a float after checking that it lies strictly inside (0, 1)."""
-    value = float(mask_ratio)
-    if not 0.0 < value < 1.0:  # also rejects NaN
+    """Returns ``mask_ratio`` as a float after checking that it is a number inside (0, 1).
+
+    Strings and bools are not numbers here.
+    """
+    value = as_real(mask_ratio)
+    if value is None or not 0.0 < value < 1.0:  # also rejects NaN
         raise ValueError(f"{name} must be in the open interval (0, 1), got {mask_ratio!r}")
     return value
 

@@ -157,3 +157,14 @@ def test_a_range_cannot_be_drawn_inside_a_compiled_call_but_draw_ratio_can() -> 
     ratio = masker.draw_ratio(torch.Generator().manual_seed(0))
     assert 0.5 <= ratio <= 0.9
     assert compiled(tokens, mask_ratio=ratio).num_hidden == num_hidden_tokens(100, ratio)
+
+
+def test_range_and_schedule_ratios_refuse_strings_and_bools() -> None:
+    # float("0.5") and float(True) used to pass inside a (low, high) range and a schedule.
+    with pytest.raises(
+        ValueError,
+        match=r"mask_ratio\[0\] \(low\) must be in the open interval \(0, 1\), got '0\.5'",
+    ):
+        RandomMasker(("0.5", 0.9))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"start must be in the open interval \(0, 1\), got True"):
+        RatioSchedule(start=True, end=0.9, steps=10)
