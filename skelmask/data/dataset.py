@@ -47,7 +47,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from skelmask._checks import as_integer
+from skelmask._checks import as_integer, as_real
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 from skelmask.data.prepared import FileIdentity, map_prepared_data
@@ -395,28 +395,35 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         channels = arrays.data.shape[1]
         window = _check_count(window, "window")
         min_frames = _check_count(min_frames, "min_frames")
-        low, high = (float(value) for value in crop_ratio)
-        if not 0.0 < low <= high <= 1.0:
+        # as_real refuses strings and bools, which float() would take ("0.5", True -> 1 rad).
+        ends = [as_real(value) for value in crop_ratio] if _is_pair(crop_ratio) else []
+        low, high = [*ends, None, None][:2]
+        if low is None or high is None or not 0.0 < low <= high <= 1.0:
             raise ValueError(
                 f"crop_ratio must be (low, high) with 0 < low <= high <= 1, got {crop_ratio!r}"
             )
-        if not 0.0 < float(eval_crop_ratio) <= 1.0:
+        eval_ratio = as_real(eval_crop_ratio)
+        if eval_ratio is None or not 0.0 < eval_ratio <= 1.0:
             raise ValueError(f"eval_crop_ratio must be in (0, 1], got {eval_crop_ratio!r}")
-        if not (math.isfinite(rotation) and rotation >= 0.0):
+        angle, amplitude = as_real(rotation), as_real(shear)
+        if angle is None or not (math.isfinite(angle) and angle >= 0.0):
             raise ValueError(f"rotation must be a finite angle >= 0 in radians, got {rotation!r}")
-        if not (math.isfinite(shear) and shear >= 0.0):
+        if amplitude is None or not (math.isfinite(amplitude) and amplitude >= 0.0):
             raise ValueError(f"shear must be a finite amplitude >= 0, got {shear!r}")
         temporal_padding = _check_count(temporal_padding, "temporal_padding", minimum=0)
         seed = _check_seed(seed)
+        for flag, flag_name in ((train, "train"), (normalize_view, "normalize_view"),
+                                (velocity, "velocity")):  # fmt: skip
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{flag_name} must be True or False, got {flag!r}")
         arrays.check_finite()
-        if spatial_dims is None:
-            spatial_dims = min(channels, 3)
-        if not 0 <= spatial_dims <= min(channels, 3):
+        dims = min(channels, 3) if spatial_dims is None else as_integer(spatial_dims)
+        if dims is None or not 0 <= dims <= min(channels, 3):
             raise ValueError(
                 f"spatial_dims must be in [0, min(C, 3)] = [0, {min(channels, 3)}], "
                 f"got {spatial_dims!r}"
             )
-        if velocity and spatial_dims == 0:
+        if velocity and dims == 0:
             raise ValueError(
                 "velocity differences the coordinate channels, but spatial_dims=0 names none"
             )
@@ -427,14 +434,14 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             self.view = view_joints(arrays.layout)
         self.arrays = arrays
         self.window = window
-        self.train = train
+        self.train = bool(train)
         self.crop_ratio = (low, high)
-        self.eval_crop_ratio = float(eval_crop_ratio)
-        self.rotation = float(rotation)
+        self.eval_crop_ratio = eval_ratio
+        self.rotation = angle
         self.seed = seed
         self.min_frames = min_frames
-        self.spatial_dims = spatial_dims
-        self.shear = float(shear)
+        self.spatial_dims = dims
+        self.shear = amplitude
         self.temporal_padding = temporal_padding
         self.velocity = bool(velocity)
         self._rng = np.random.default_rng(seed)  # used only when seed is not None
@@ -615,6 +622,11 @@ def _check_count(value: object, name: str, *, minimum: int = 1) -> int:
     if number is None or number < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return number
+
+
+def _is_pair(value: object) -> bool:
+    """Whether ``value`` is a tuple or list of two items."""
+    return isinstance(value, (tuple, list)) and len(value) == 2
 
 
 def _check_seed(value: object) -> int | None:

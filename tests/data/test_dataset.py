@@ -215,11 +215,25 @@ def test_two_channel_data_rotates_in_plane() -> None:
         ({"min_frames": 0}, "min_frames must be an integer >= 1, got 0"),
         ({"seed": -1}, "seed must be None or an integer >= 0, got -1"),
         ({"spatial_dims": 4}, r"spatial_dims must be in \[0, min\(C, 3\)\] = \[0, 3\], got 4"),
+        # Strings, bools and floats that float() or a comparison would take (True = 1 rad):
+        ({"rotation": True}, "rotation must be a finite angle >= 0 in radians, got True"),
+        ({"shear": "0.1"}, "shear must be a finite amplitude >= 0, got '0.1'"),
+        ({"crop_ratio": ("0.5", 1.0)}, r"crop_ratio must be \(low, high\) .* got \('0\.5', 1\.0\)"),
+        ({"crop_ratio": (0.5,)}, r"crop_ratio must be \(low, high\) .* got \(0\.5,\)"),
+        ({"eval_crop_ratio": True}, r"eval_crop_ratio must be in \(0, 1\], got True"),
+        ({"spatial_dims": 1.5}, r"spatial_dims must be in \[0, min\(C, 3\)\] = \[0, 3\], got 1\.5"),
     ],
 )
 def test_rejects_bad_arguments(arrays: SkeletonArrays, kwargs: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         SkeletonDataset(arrays, **kwargs)
+
+
+@pytest.mark.parametrize("flag", ["train", "normalize_view", "velocity"])
+def test_flags_must_be_bools(arrays: SkeletonArrays, flag: str) -> None:
+    # A string from a config file ("false") is truthy and used to switch the flag on.
+    with pytest.raises(TypeError, match=rf"{flag} must be True or False, got 'false'"):
+        SkeletonDataset(arrays, window=8, **{flag: "false"})
 
 
 def test_numpy_integers_are_integers_and_bools_are_not(arrays: SkeletonArrays) -> None:
