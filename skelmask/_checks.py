@@ -15,6 +15,7 @@ __all__ = [
     "as_integers",
     "as_real",
     "check_finite",
+    "check_flags",
     "check_holds",
     "check_mask_ratio",
     "check_positive",
@@ -99,6 +100,16 @@ def as_real(value: object) -> float | None:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return None
     return float(value)
+
+
+def check_flags(**flags: object) -> None:
+    """Raises ``TypeError`` naming the first of ``flags`` that is not a bool.
+
+    A string from a config file (``"false"``) is truthy, and would silently switch an option on.
+    """
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def check_tensor(value: object, name: str) -> torch.Tensor:

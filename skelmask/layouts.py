@@ -29,7 +29,7 @@ from types import MappingProxyType
 
 import torch
 
-from skelmask._checks import as_integer, as_integers
+from skelmask._checks import as_integer, as_integers, check_flags
 
 __all__ = [
     "SkeletonLayout",
@@ -558,8 +558,10 @@ def register_layout(layout: SkeletonLayout, *, overwrite: bool = False) -> Skele
         The registered layout.
 
     Raises:
+        TypeError: If ``overwrite`` is not a bool.
         ValueError: If a layout of that name exists and ``overwrite`` is false.
     """
+    check_flags(overwrite=overwrite)
     if layout.name in _REGISTRY and not overwrite:
         raise ValueError(
             f"a layout named {layout.name!r} is already registered; pass overwrite=True to replace"

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelmask import _poincare
-from skelmask._checks import check_positive, check_tensor
+from skelmask._checks import check_flags, check_positive, check_tensor
 
 __all__ = ["DEFAULT_CLIP_R", "PoincareEmbedding"]
 
@@ -68,6 +68,7 @@ class PoincareEmbedding(nn.Module):
             projection radius.
 
     Raises:
+        TypeError: If ``learnable_curvature`` is not a bool.
         ValueError: If ``curvature`` or ``clip_r`` is not a finite positive number.
 
     Examples:
@@ -85,6 +86,7 @@ class PoincareEmbedding(nn.Module):
         clip_r: float | None = DEFAULT_CLIP_R,
     ) -> None:
         super().__init__()
+        check_flags(learnable_curvature=learnable_curvature)
         self.clip_r = None if clip_r is None else check_positive(clip_r, "clip_r")
         self.ball = _poincare_ball(check_positive(curvature, "curvature"), learnable_curvature)
 

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from skelmask._atomic import atomic_write
+from skelmask._checks import check_flags
 from skelmask.data._npy import ZIP_ERRORS, npy_member, read_array, read_npy_header
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
@@ -119,6 +120,7 @@ def load_prepared(
         memory.
 
     Raises:
+        TypeError: If ``mmap`` or ``check_finite`` is not a bool.
         FileNotFoundError: If ``path`` does not exist.
         SkeletonFileError: Naming the file, if it is not a zip archive (or is truncated), lacks a
             member or the header, was written by a newer format version, holds arrays of the
@@ -134,6 +136,7 @@ def load_prepared(
         ...
         FileNotFoundError: prepared file not found: no/such/train.npz
     """
+    check_flags(mmap=mmap, check_finite=check_finite)
     path = Path(path)
     small = ("labels", "lengths", "names")
     if not path.is_file():

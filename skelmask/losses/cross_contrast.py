@@ -7,7 +7,7 @@ from einops import einsum
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_holds, check_positive, check_tensor
+from skelmask._checks import check_flags, check_holds, check_positive, check_tensor
 from skelmask.losses._numerics import (
     check_temperature,
     float32_maths,
@@ -93,6 +93,7 @@ class CrossContrastLoss(nn.Module):
             when no process group is initialised. Default False.
 
     Raises:
+        TypeError: If ``normalize``, ``include_inter`` or ``gather_distributed`` is not a bool.
         ValueError: If ``temperature`` or ``weight`` is not a finite number > 0, ``temperature``
             is below ~2.9e-39, or ``gather_distributed=True`` but ``torch.distributed`` is not
             available.
@@ -118,6 +119,9 @@ class CrossContrastLoss(nn.Module):
         gather_distributed: bool = False,
     ) -> None:
         super().__init__()
+        check_flags(
+            normalize=normalize, include_inter=include_inter, gather_distributed=gather_distributed
+        )
         self.temperature = check_temperature(temperature)
         self.weight = check_positive(weight, "weight")
         self.normalize = bool(normalize)

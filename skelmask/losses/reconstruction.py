@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skelmask._checks import as_integer, check_positive, check_tensor
+from skelmask._checks import as_integer, check_flags, check_positive, check_tensor
 from skelmask.losses._numerics import float32_maths
 from skelmask.tokens import patchify
 
@@ -191,6 +191,7 @@ class MaskedReconstructionLoss(nn.Module):
         motion_weighted: Whether to weight hidden tokens by motion energy. Default False.
 
     Raises:
+        TypeError: If ``normalize_target`` or ``motion_weighted`` is not a bool.
         ValueError: If ``eps`` is not a finite number > 0.
 
     Examples:
@@ -207,6 +208,7 @@ class MaskedReconstructionLoss(nn.Module):
         self, normalize_target: bool = True, eps: float = 1e-6, motion_weighted: bool = False
     ) -> None:
         super().__init__()
+        check_flags(normalize_target=normalize_target, motion_weighted=motion_weighted)
         self.normalize_target = bool(normalize_target)
         self.eps = check_positive(eps, "eps")
         self.motion_weighted = bool(motion_weighted)

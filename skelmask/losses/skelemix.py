@@ -16,7 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from skelmask import distributed
-from skelmask._checks import check_holds, check_positive, check_positive_int, check_tensor
+from skelmask._checks import (
+    check_flags,
+    check_holds,
+    check_positive,
+    check_positive_int,
+    check_tensor,
+)
 from skelmask.losses._numerics import check_temperature, float32_maths, normalize_rows
 
 __all__ = ["MoCoQueue", "SkeleMixContrastLoss", "SkeleMixLogits", "SkeleMixLosses"]
@@ -43,6 +49,7 @@ class MoCoQueue(nn.Module):
         pointer: Int64 0-d buffer; the slot the next key is written to.
 
     Raises:
+        TypeError: If ``gather_distributed`` is not a bool.
         ValueError: If ``size`` or ``dim`` is not a positive integer, or if
             ``gather_distributed=True`` but ``torch.distributed`` is not available.
 
@@ -62,6 +69,7 @@ class MoCoQueue(nn.Module):
 
     def __init__(self, size: int, dim: int, *, gather_distributed: bool = False) -> None:
         super().__init__()
+        check_flags(gather_distributed=gather_distributed)
         self.size = check_positive_int(size, "size")
         self.dim = check_positive_int(dim, "dim")
         self.gather_distributed = bool(gather_distributed)

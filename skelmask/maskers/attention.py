@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from skelmask._checks import check_finite, check_tensor
+from skelmask._checks import check_finite, check_flags, check_tensor
 from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.sampling import Direction
 
@@ -89,6 +89,7 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
             instead of rejecting them.
 
     Raises:
+        TypeError: If ``include_self`` or ``normalize_attention`` is not a bool.
         ValueError: If an argument is out of range, or at call time if ``attention`` has the
             wrong shape, is not finite or (without ``normalize_attention``) its rows are not
             distributions.
@@ -113,6 +114,7 @@ class GlobalAttentionMasker(ScoreGuidedMasker):
         normalize_attention: bool = False,
     ) -> None:
         super().__init__(mask_ratio, temperature, direction)
+        check_flags(include_self=include_self, normalize_attention=normalize_attention)
         self.include_self = bool(include_self)
         self.normalize_attention = bool(normalize_attention)
 

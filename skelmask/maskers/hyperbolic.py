@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from skelmask import _poincare
-from skelmask._checks import as_integers, check_positive
+from skelmask._checks import as_integers, check_flags, check_positive
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.maskers.base import MaskContext, ScoreGuidedMasker
 from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
@@ -100,6 +100,7 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
         direction: ``"keep_high"`` (HA-CM) or ``"hide_high"``.
 
     Raises:
+        TypeError: If ``learnable_curvature`` or ``standardize`` is not a bool.
         ValueError: On invalid arguments (curvature or clip_r ≤ 0, an unknown root subset, a
             root joint out of range, a negative root weight), or at call time when the grid's
             joint axis does not match the layout or ``root_tokens`` does not fit the grid.
@@ -137,6 +138,7 @@ class HyperbolicHierarchyMasker(ScoreGuidedMasker):
         direction: Direction = "keep_high",
     ) -> None:
         super().__init__(mask_ratio, temperature, direction)
+        check_flags(learnable_curvature=learnable_curvature, standardize=standardize)
         self.layout = get_layout(layout)
         self.root_joints = _resolve_root_joints(self.layout, root_joints)
         root_weight = float(root_weight)

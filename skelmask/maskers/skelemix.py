@@ -22,7 +22,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from skelmask._checks import as_integers, check_positive_int, check_tensor
+from skelmask._checks import as_integers, check_flags, check_positive_int, check_tensor
 from skelmask.layouts import SkeletonLayout, get_layout
 
 __all__ = ["SkeleMix", "SkeleMixResult", "mask_pool"]
@@ -85,6 +85,7 @@ class SkeleMix(nn.Module):
         per_sample: Draw one region per sample instead of one per batch.
 
     Raises:
+        TypeError: If ``per_sample`` is not a bool.
         ValueError: If the layout has no body parts or an argument is out of range.
         KeyError: If ``layout`` is a name that is not registered.
 
@@ -110,6 +111,7 @@ class SkeleMix(nn.Module):
         per_sample: bool = False,
     ) -> None:
         super().__init__()
+        check_flags(per_sample=per_sample)
         layout = get_layout(layout)
         parts = list(layout.body_parts.values())
         if not parts:

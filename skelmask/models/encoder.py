@@ -21,7 +21,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from skelmask._checks import check_positive_int
+from skelmask._checks import check_flags, check_positive_int
 from skelmask.models.blocks import Block, DropPath, check_floating, check_heads, init_weights
 from skelmask.poincare import DEFAULT_CLIP_R, PoincareEmbedding
 from skelmask.tokens import flatten_grid, patchify
@@ -65,6 +65,7 @@ class SkeletonEncoder(nn.Module):
         grid_size: ``(Tp, V)``, the token grid.
 
     Raises:
+        TypeError: If ``hyperbolic`` is not a bool.
         ValueError: If a size is not a positive integer, ``num_frames`` is not a multiple of
             ``t_patch``, ``num_heads`` does not divide ``embed_dim``, or ``drop_path``,
             ``mlp_ratio`` or ``clip_r`` is out of range.
@@ -96,6 +97,7 @@ class SkeletonEncoder(nn.Module):
         clip_r: float | None = DEFAULT_CLIP_R,
     ) -> None:
         super().__init__()
+        check_flags(hyperbolic=hyperbolic)
         self.num_joints = check_positive_int(num_joints, "num_joints")
         self.num_frames = check_positive_int(num_frames, "num_frames")
         self.t_patch = check_positive_int(t_patch, "t_patch")

@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from skelmask._checks import check_positive_int
+from skelmask._checks import check_flags, check_positive_int
 from skelmask.losses import (
     CrossContrastLoss,
     MaskedReconstructionLoss,
@@ -100,6 +100,7 @@ class TransformerMAE(nn.Module):
             which tells the branch of every visible token.
 
     Raises:
+        TypeError: If ``normalize_target`` is not a bool.
         ValueError: On a non-positive decoder size, heads that do not divide the width, an
             unknown target, or a contrast loss without a ``CrossMasker``.
         TypeError: If ``encoder`` or ``masker`` has the wrong type.
@@ -131,6 +132,7 @@ class TransformerMAE(nn.Module):
         contrast: CrossContrastLoss | None = None,
     ) -> None:
         super().__init__()
+        check_flags(normalize_target=normalize_target)
         if not isinstance(encoder, SkeletonEncoder):
             raise TypeError(f"encoder must be a SkeletonEncoder, got {type(encoder).__name__}")
         if not isinstance(masker, Masker):

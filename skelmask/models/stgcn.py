@@ -23,7 +23,7 @@ import torch
 from einops import einsum, rearrange
 from torch import nn
 
-from skelmask._checks import check_positive_int
+from skelmask._checks import check_flags, check_positive_int
 from skelmask.layouts import SkeletonLayout
 from skelmask.models.blocks import check_floating
 
@@ -100,6 +100,9 @@ class STGCNBlock(nn.Module):
         dropout: Dropout probability after the temporal convolution.
         residual: Whether the block has a residual connection.
 
+    Raises:
+        TypeError: If ``residual`` is not a bool.
+
     Examples:
         >>> block = STGCNBlock(3, 8, num_subsets=3, num_joints=5, stride=2)
         >>> block(torch.randn(2, 3, 8, 5), torch.rand(3, 5, 5)).shape
@@ -119,6 +122,7 @@ class STGCNBlock(nn.Module):
         residual: bool = True,
     ) -> None:
         super().__init__()
+        check_flags(residual=residual)
         self.num_subsets = num_subsets
         self.graph_conv = nn.Conv2d(in_channels, num_subsets * out_channels, kernel_size=1)
         self.edge_importance = nn.Parameter(torch.ones(num_subsets, num_joints, num_joints))

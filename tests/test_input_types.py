@@ -1,7 +1,8 @@
-"""NumPy where a tensor belongs is a ``TypeError`` naming the argument; NumPy scalars are numbers.
+"""Inputs of the wrong type are errors naming the argument; NumPy scalars are numbers.
 
-Arrays used to fail inside with an ``AttributeError`` (``.dim()``, ``.is_floating_point()``)
-that named neither the argument nor the fix.
+NumPy arrays where tensors belong used to fail inside with an ``AttributeError`` (``.dim()``,
+``.is_floating_point()``) that named neither the argument nor the fix; strings passed as flags
+(``"false"`` is truthy) switched options on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from skelmask.layouts import get_layout
+from skelmask.layouts import get_layout, register_layout
 from skelmask.losses import (
     CrossContrastLoss,
     MaskedReconstructionLoss,
@@ -22,7 +23,12 @@ from skelmask.losses import (
     coordinate_target,
     motion_target,
 )
-from skelmask.maskers import MotionAwareMasker, SkeleMix
+from skelmask.maskers import (
+    GlobalAttentionMasker,
+    HyperbolicHierarchyMasker,
+    MotionAwareMasker,
+    SkeleMix,
+)
 from skelmask.models import SkeletonEncoder, create_mae
 from skelmask.poincare import PoincareEmbedding
 
@@ -126,3 +132,31 @@ def test_positive_settings_refuse_strings_and_bools() -> None:
     # Real numbers of NumPy and one-element tensors are numbers.
     assert MotionAwareMasker(temperature=np.float32(0.5)).temperature == 0.5
     assert MotionAwareMasker(temperature=torch.tensor(0.5)).temperature == 0.5  # type: ignore[arg-type]
+
+
+FLAG_CALLS: dict[str, Callable[[object], object]] = {
+    "normalize": lambda flag: CrossContrastLoss(normalize=flag),  # type: ignore[arg-type]
+    "include_inter": lambda flag: CrossContrastLoss(include_inter=flag),  # type: ignore[arg-type]
+    "normalize_target": lambda flag: MaskedReconstructionLoss(normalize_target=flag),  # type: ignore[arg-type]
+    "motion_weighted": lambda flag: MaskedReconstructionLoss(motion_weighted=flag),  # type: ignore[arg-type]
+    "per_sample": lambda flag: SkeleMix("nturgb+d", per_sample=flag),  # type: ignore[arg-type]
+    "hyperbolic": lambda flag: SkeletonEncoder(
+        num_joints=5,
+        num_frames=8,
+        embed_dim=8,
+        depth=1,
+        num_heads=1,
+        hyperbolic=flag,  # type: ignore[arg-type]
+    ),
+    "learnable_curvature": lambda flag: PoincareEmbedding(learnable_curvature=flag),  # type: ignore[arg-type]
+    "standardize": lambda flag: HyperbolicHierarchyMasker(layout="nturgb+d", standardize=flag),  # type: ignore[arg-type]
+    "include_self": lambda flag: GlobalAttentionMasker(include_self=flag),  # type: ignore[arg-type]
+    "overwrite": lambda flag: register_layout(get_layout("coco"), overwrite=flag),  # type: ignore[arg-type]
+}
+
+
+@pytest.mark.parametrize("flag", FLAG_CALLS)
+def test_a_string_is_not_a_flag(flag: str) -> None:
+    # "false" from a config file is truthy and used to switch the option on.
+    with pytest.raises(TypeError, match=rf"^{flag} must be True or False, got 'false'$"):
+        FLAG_CALLS[flag]("false")
