@@ -25,6 +25,8 @@ from typing import Literal
 
 import torch
 
+from skelmask._checks import as_integer, check_mask_ratio, check_tensor
+
 __all__ = [
     "Direction",
     "gumbel_noise",
@@ -65,10 +67,17 @@ def num_hidden_tokens(num_tokens: int, mask_ratio: float) -> int:
         The number of hidden tokens.
 
     Raises:
-        ValueError: If ``num_tokens < 2``.
+        ValueError: If ``num_tokens`` is not an integer >= 2 or ``mask_ratio`` is not a number
+            in (0, 1).
     """
-    if num_tokens < 2:
-        raise ValueError(f"need at least 2 tokens to hide one and keep one, got {num_tokens}")
+    count = as_integer(num_tokens)
+    if count is None or count < 2:
+        raise ValueError(
+            f"num_tokens must be an integer, at least 2 tokens to hide one and keep one, got "
+            f"{num_tokens!r}"
+        )
+    num_tokens = count
+    mask_ratio = check_mask_ratio(mask_ratio)
     hidden = math.floor(mask_ratio * num_tokens + 0.5)
     return min(max(hidden, 1), num_tokens - 1)
 
@@ -165,7 +174,20 @@ def hide_top(
 
     Returns:
         Bool ``(B, L)`` with exactly ``num_hidden`` True per row, all inside ``region``.
+
+    Raises:
+        TypeError: If ``keys`` is not a ``torch.Tensor``.
+        ValueError: If ``keys`` is not ``(B, L)`` or ``num_hidden`` is not an integer in
+            ``[0, L]``.
     """
+    check_tensor(keys, "keys")
+    count = as_integer(num_hidden)
+    if keys.dim() != 2 or count is None or not 0 <= count <= keys.shape[1]:
+        raise ValueError(
+            f"hide_top needs keys (B, L) and num_hidden in [0, L], got keys of shape "
+            f"{tuple(keys.shape)} and num_hidden={num_hidden!r}"
+        )
+    num_hidden = count
     if region is not None:
         keys = keys.masked_fill(~region, float("-inf"))
     chosen = torch.topk(keys, num_hidden, dim=1).indices

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from skelmask._checks import check_positive, check_positive_int
+from skelmask._checks import as_integer, check_positive, check_positive_int
 from skelmask.layouts import SkeletonLayout, get_layout
 from skelmask.tokens import MaskResult, expand_mask
 
@@ -156,6 +156,7 @@ def plot_mask(
         ValueError: If the grid is not 2-D and non-empty, holds NaN or infinity, ``layout`` has a
             different joint count, ``field`` is unknown or missing from the ``MaskResult``, or
             ``sample`` is out of range.
+        TypeError: If ``sample`` is not an integer.
 
     Examples:
         >>> from skelmask.maskers.random import RandomMasker
@@ -238,7 +239,9 @@ def animate_sequence(
         ImportError: If matplotlib is not installed.
         ValueError: If ``coords`` is not a non-empty ``(T, V, 2|3)`` sequence with the layout's
             ``V`` and finite values, the mask's shape does not fit, a patch size does not divide
-            its axis, ``fps`` is not a positive integer, or ``view`` is unknown.
+            its axis, ``fps`` is not a positive integer, ``view`` is unknown, or ``path`` does
+            not end in ``.gif``.
+        FileNotFoundError: If ``path``'s folder does not exist (checked before any drawing).
         TypeError: If ``mask`` is not boolean.
 
     Examples:
@@ -269,7 +272,7 @@ def animate_sequence(
     frames_per_second = check_positive_int(fps, "fps")
     hidden = _frame_mask(mask, num_frames, skeleton.num_joints, t_patch, v_patch)
     planar = _project(sequence, view)
-    output = Path(path)
+    output = _gif_path(path)
     try:
         from matplotlib.animation import PillowWriter  # noqa: PLC0415
     except ImportError as error:
@@ -285,6 +288,21 @@ def animate_sequence(
             label = f"frame {frame + 1}/{num_frames}"
             axes.set_title(label if title is None else f"{title} — {label}")
             writer.grab_frame()
+    return output
+
+
+def _gif_path(path: str | Path) -> Path:
+    """``path`` as a ``Path`` after checking, before any frame is drawn, its suffix and folder.
+
+    ``PillowWriter`` writes GIF only, and would fail only after drawing every frame.
+    """
+    output = Path(path)
+    if output.suffix.lower() != ".gif":
+        raise ValueError(
+            f"path must end in .gif (animations are written as GIF), got {str(output)!r}"
+        )
+    if not output.parent.is_dir():
+        raise FileNotFoundError(f"the folder of path does not exist: {str(output.parent)!r}")
     return output
 
 
@@ -448,6 +466,10 @@ def _mask_grid(
         if field not in _FIELDS:
             raise ValueError(f"field must be one of {list(_FIELDS)}, got {field!r}")
         batch = values.mask.shape[0]
+        index = as_integer(sample)
+        if index is None:
+            raise TypeError(f"sample must be an integer, got {sample!r}")
+        sample = index
         if not -batch <= sample < batch:
             raise ValueError(f"sample must index one of the {batch} samples, got {sample}")
         selected = values.mask if field == "mask" else getattr(values, field)

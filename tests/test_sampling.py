@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -236,3 +237,21 @@ def test_direction_and_temperature_are_checked_when_set() -> None:
     with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         ColumnMasker(0.5, temperature=float("inf"), direction="hide_high")
     assert (masker.direction, masker.temperature) == ("hide_high", 1.0)
+
+
+def test_counts_and_ratios_are_checked_at_the_public_helpers() -> None:
+    # A ratio of 1.5 used to be clamped silently to L - 1, and hide_top's k beyond L was
+    # torch's "selected index k out of range".
+    with pytest.raises(
+        ValueError, match=r"mask_ratio must be in the open interval \(0, 1\), got 1\.5"
+    ):
+        num_hidden_tokens(40, 1.5)
+    with pytest.raises(ValueError, match=r"num_tokens must be an integer, at least 2 .* got 40\.0"):
+        num_hidden_tokens(40.0, 0.5)  # type: ignore[arg-type]
+    assert num_hidden_tokens(np.int64(40), np.float32(0.5)) == 20  # type: ignore[arg-type]
+    with pytest.raises(
+        ValueError, match=r"num_hidden in \[0, L\], got keys of shape \(2, 10\) and num_hidden=11"
+    ):
+        hide_top(torch.zeros(2, 10), 11)
+    with pytest.raises(TypeError, match=r"keys must be a torch\.Tensor, got ndarray"):
+        hide_top(np.zeros((2, 10)), 3)  # type: ignore[arg-type]

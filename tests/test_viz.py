@@ -363,6 +363,24 @@ def test_animate_sequence_rejects_bad_arguments(
     assert not path.exists()
 
 
+def test_animate_sequence_checks_its_path_before_drawing(tmp_path: Path) -> None:
+    # PillowWriter failed on a .txt path only after drawing every frame.
+    coords = torch.randn(3, V, 3)
+    with pytest.raises(ValueError, match=r"path must end in \.gif .* got '.*clip\.txt'"):
+        animate_sequence(coords, LAYOUT, tmp_path / "clip.txt")
+    with pytest.raises(FileNotFoundError, match=r"the folder of path does not exist: '.*missing'"):
+        animate_sequence(coords, LAYOUT, tmp_path / "missing" / "clip.gif")
+    assert list(tmp_path.iterdir()) == []
+    assert animate_sequence(coords, LAYOUT, tmp_path / "clip.GIF").exists()
+
+
+def test_plot_mask_sample_must_be_an_integer() -> None:
+    result = mask_result_from_bool(torch.tensor([[True, False], [False, True]]), 1, (1, 2))
+    with pytest.raises(TypeError, match=r"sample must be an integer, got 1\.0"):
+        plot_mask(result, sample=1.0)  # type: ignore[arg-type]
+    assert isinstance(plot_mask(result, sample=np.int64(1), dpi=20), Figure)  # type: ignore[arg-type]
+
+
 # ---------------------------------------------------------------- figure_to_array
 
 
