@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import glob
 import os
 import re
 import sys
@@ -67,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         _check_out(args)
         jobs: list[_Job] = args.jobs(args)
+        _check_existing(args, [prefix for prefix, _, _ in jobs])
     except SystemExit as exit_request:  # argparse exits for --help (0) and usage errors (2)
         return exit_request.code if isinstance(exit_request.code, int) else 2
     try:
@@ -180,6 +182,12 @@ def _add_dataset(
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace prepared files of the same dataset and benchmark already in --out "
+        "(refused by default, before any input is read)",
+    )
+    parser.add_argument(
         "--normalize-view",
         action="store_true",
         help="centre and rotate every clip into its first body's frame (cross-view protocols)",
@@ -231,6 +239,25 @@ def _check_out(args: argparse.Namespace) -> None:
         args.command_parser.error(f"--out {out}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         args.command_parser.error(f"--out {out}: {existing} is not writable")
+
+
+def _check_existing(args: argparse.Namespace, prefixes: list[str]) -> None:
+    """Refuses, before any input is read, to replace prepared files unless ``--overwrite``.
+
+    A run writes ``OUT/<prefix>-<split>.npz``; its splits are known only once the input is
+    read, so every ``<prefix>-*.npz`` already in ``--out`` counts.
+    """
+    out = Path(args.out)
+    if args.overwrite or not out.is_dir():
+        return
+    existing = sorted(
+        path.name for prefix in prefixes for path in out.glob(f"{glob.escape(prefix)}-*.npz")
+    )
+    if existing:
+        args.command_parser.error(
+            f"--out {out} already holds {', '.join(existing)}; pass --overwrite to replace "
+            "them, or choose another --out"
+        )
 
 
 def _benchmarks(args: argparse.Namespace) -> list[str]:

@@ -166,6 +166,26 @@ def test_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "read" in stdout
 
 
+def test_prepared_files_are_replaced_only_with_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A second run into the same --out used to replace the first one's files silently.
+    x = np.ones((3, 10, 150), dtype=np.float32)
+    source = tmp_path / "ntu60_xsub.npz"
+    np.savez(source, x_train=x, y_train=np.eye(60)[[0, 5, 9]], x_test=x[:1], y_test=np.eye(60)[:1])
+    out = tmp_path / "out"
+    argv = ["prepare", "npz", "--path", str(source), "--out", str(out), "--no-progress"]
+    assert run(argv, capsys)[0] == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    np.savez(source, x_train=x[:2], y_train=np.eye(60)[[1, 2]], x_test=x[:1], y_test=np.eye(60)[:1])
+    code, _, stderr = run(argv, capsys)
+    assert code == 2
+    assert "already holds ntu60_xsub-test.npz, ntu60_xsub-train.npz; pass --overwrite" in stderr
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+    assert run([*argv, "--overwrite"], capsys)[0] == 0
+    assert load_prepared(out / "ntu60_xsub-train.npz").labels.tolist() == [1, 2]
+
+
 def test_npz_bad_sample_raises(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     x = np.ones((2, 10, 150), dtype=np.float32)
     x[1, 2, 7] = np.nan
