@@ -85,9 +85,15 @@ class _Fields:
         setattr(self.config, name, number)
 
     def real(
-        self, name: str, low: float, high: float = math.inf, *, open_low: bool = False,
-        open_high: bool = False, optional: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        name: str,
+        low: float,
+        high: float = math.inf,
+        *,
+        open_low: bool = False,
+        open_high: bool = False,
+        optional: bool = False,
+    ) -> None:
         """A finite float in the interval from ``low`` to ``high``; None if ``optional``."""
         value = getattr(self.config, name)
         if optional and value is None:
