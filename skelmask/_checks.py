@@ -14,6 +14,7 @@ __all__ = [
     "as_integer",
     "as_integers",
     "as_real",
+    "as_real_pair",
     "check_finite",
     "check_flags",
     "check_holds",
@@ -100,6 +101,17 @@ def as_real(value: object) -> float | None:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         return None
     return float(value)
+
+
+def as_real_pair(value: object) -> tuple[float, float] | None:
+    """``value`` as two floats if it is a tuple or list of two real numbers, else None.
+
+    Each item is read by ``as_real``: strings and bools are not numbers.
+    """
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        return None
+    first, second = as_real(value[0]), as_real(value[1])
+    return None if first is None or second is None else (first, second)
 
 
 def check_flags(**flags: object) -> None:

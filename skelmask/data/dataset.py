@@ -47,7 +47,7 @@ import numpy.typing as npt
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from skelmask._checks import as_integer, as_real
+from skelmask._checks import as_integer, as_real, as_real_pair, check_flags
 from skelmask.data.arrays import SkeletonArrays
 from skelmask.data.errors import SkeletonFileError
 from skelmask.data.prepared import FileIdentity, map_prepared_data
@@ -396,9 +396,8 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         window = _check_count(window, "window")
         min_frames = _check_count(min_frames, "min_frames")
         # as_real refuses strings and bools, which float() would take ("0.5", True -> 1 rad).
-        ends = [as_real(value) for value in crop_ratio] if _is_pair(crop_ratio) else []
-        low, high = [*ends, None, None][:2]
-        if low is None or high is None or not 0.0 < low <= high <= 1.0:
+        ends = as_real_pair(crop_ratio)
+        if ends is None or not 0.0 < ends[0] <= ends[1] <= 1.0:
             raise ValueError(
                 f"crop_ratio must be (low, high) with 0 < low <= high <= 1, got {crop_ratio!r}"
             )
@@ -412,10 +411,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise ValueError(f"shear must be a finite amplitude >= 0, got {shear!r}")
         temporal_padding = _check_count(temporal_padding, "temporal_padding", minimum=0)
         seed = _check_seed(seed)
-        for flag, flag_name in ((train, "train"), (normalize_view, "normalize_view"),
-                                (velocity, "velocity")):  # fmt: skip
-            if not isinstance(flag, (bool, np.bool_)):
-                raise TypeError(f"{flag_name} must be True or False, got {flag!r}")
+        check_flags(train=train, normalize_view=normalize_view, velocity=velocity)
         arrays.check_finite()
         dims = min(channels, 3) if spatial_dims is None else as_integer(spatial_dims)
         if dims is None or not 0 <= dims <= min(channels, 3):
@@ -435,7 +431,7 @@ class SkeletonDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.arrays = arrays
         self.window = window
         self.train = bool(train)
-        self.crop_ratio = (low, high)
+        self.crop_ratio = ends
         self.eval_crop_ratio = eval_ratio
         self.rotation = angle
         self.seed = seed
@@ -622,11 +618,6 @@ def _check_count(value: object, name: str, *, minimum: int = 1) -> int:
     if number is None or number < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return number
-
-
-def _is_pair(value: object) -> bool:
-    """Whether ``value`` is a tuple or list of two items."""
-    return isinstance(value, (tuple, list)) and len(value) == 2
 
 
 def _check_seed(value: object) -> int | None:

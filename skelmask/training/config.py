@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from skelmask._checks import as_integer, as_real
+from skelmask._checks import as_integer, as_real, as_real_pair
 
 __all__ = ["FinetuneConfig", "PretrainConfig", "ProbeConfig"]
 
@@ -272,14 +272,9 @@ class FinetuneConfig(_Config):
 
 def _check_betas(config: PretrainConfig) -> None:
     """AdamW's betas: two numbers in [0, 1), stored as a tuple of floats."""
-    betas: object = config.betas  # checked at run time, whatever the annotation says
-    numbers = [as_real(beta) for beta in betas] if isinstance(betas, (tuple, list)) else []
-    first, second = [*numbers, None, None][:2]
-    if (
-        len(numbers) != 2
-        or first is None
-        or second is None
-        or not (0.0 <= first < 1.0 and 0.0 <= second < 1.0)
-    ):
-        raise ValueError(f"PretrainConfig.betas must be two numbers in [0, 1), got {betas!r}")
-    config.betas = (first, second)
+    betas = as_real_pair(config.betas)
+    if betas is None or not all(0.0 <= beta < 1.0 for beta in betas):
+        raise ValueError(
+            f"PretrainConfig.betas must be two numbers in [0, 1), got {config.betas!r}"
+        )
+    config.betas = betas
